@@ -43,7 +43,8 @@ ALLOWED: dict[IntentState, frozenset[IntentState]] = {
     S.MINED: frozenset({S.CONFIRMED, S.REORGED, S.REVERTED}),
     S.CONFIRMED: frozenset({S.REORGED}),  # only within the re-verification window
     S.REVERTED: frozenset({S.REORGED}),  # a mined revert can be reorged away too
-    S.REORGED: frozenset({S.PLANNED, S.ABANDONED}),  # re-evaluated, never blindly re-sent
+    # re-evaluated, never blindly re-sent: re-included by the new chain (MINED) or planned again
+    S.REORGED: frozenset({S.PLANNED, S.MINED, S.ABANDONED}),
     S.ABANDONED: frozenset(),
 }
 FINAL: frozenset[IntentState] = frozenset({S.CONFIRMED, S.REVERTED, S.ABANDONED})
@@ -102,6 +103,8 @@ class Attempt(SQLModel, table=True):
     tx_hash: str = Field(index=True)
     status: str = "signed"  # signed | broadcast | failed | replaced | mined
     error: str = ""
+    gas: int = 0
+    raw_tx: str = ""  # the signed bytes (public once broadcast): lets a restart re-broadcast the same tx
     created_at: datetime = Field(default_factory=_now)
 
 
@@ -193,10 +196,12 @@ class Journal:
         return refreshed
 
     async def record_attempt(self, intent_id: int, nonce: int, max_fee_wei: int, tip_wei: int, tx_hash: str,
-                             status: str = "signed", error: str = "") -> Attempt:
+                             status: str = "signed", error: str = "", raw_tx: str = "",
+                             gas: int = 0) -> Attempt:
         async with self._session() as session:
             attempt = Attempt(intent_id=intent_id, nonce=nonce, max_fee_wei=str(max_fee_wei),
-                              tip_wei=str(tip_wei), tx_hash=tx_hash, status=status, error=error)
+                              tip_wei=str(tip_wei), tx_hash=tx_hash, status=status, error=error, raw_tx=raw_tx,
+                              gas=gas)
             session.add(attempt)
             await session.commit()
             return attempt
