@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import json
-import urllib.error
-import urllib.request
 
 ROOT = Path(__file__).resolve().parents[3]
 ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
