@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 /// @title AggregatorV3Interface
 /// @notice Chainlink's price-feed read interface, restated here (same selectors and semantics) so the
-///         project does not need the @chainlink/contracts npm package (it pulls a GitHub tarball).
+///         project does not need the chainlink contracts npm package (it pulls a GitHub tarball).
 ///         Round ids are (phaseId << 64) | aggregatorRoundId.
 interface AggregatorV3Interface {
     function decimals() external view returns (uint8);
