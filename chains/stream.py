@@ -54,6 +54,12 @@ class Subscription:
             await self._ready.wait()
         return self._items.popleft()
 
+    def drain(self) -> list[ChainEvent]:
+        """Everything queued right now, without waiting (for batch consumers and tests)."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
     def __aiter__(self) -> AsyncIterator[ChainEvent]:
         return self
 
