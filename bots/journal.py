@@ -103,7 +103,8 @@ class Attempt(SQLModel, table=True):
     tx_hash: str = Field(index=True)
     status: str = "signed"  # signed | broadcast | failed | replaced | mined
     error: str = ""
-    gas: int = 0
+    gas: int = 0  # EVM gas limit, or Solana compute-unit limit
+    valid_until: int | None = None  # Solana: lastValidBlockHeight of the attempt's blockhash
     raw_tx: str = ""  # the signed bytes (public once broadcast): lets a restart re-broadcast the same tx
     created_at: datetime = Field(default_factory=_now)
 
@@ -197,11 +198,11 @@ class Journal:
 
     async def record_attempt(self, intent_id: int, nonce: int, max_fee_wei: int, tip_wei: int, tx_hash: str,
                              status: str = "signed", error: str = "", raw_tx: str = "",
-                             gas: int = 0) -> Attempt:
+                             gas: int = 0, valid_until: int | None = None) -> Attempt:
         async with self._session() as session:
             attempt = Attempt(intent_id=intent_id, nonce=nonce, max_fee_wei=str(max_fee_wei),
                               tip_wei=str(tip_wei), tx_hash=tx_hash, status=status, error=error, raw_tx=raw_tx,
-                              gas=gas)
+                              gas=gas, valid_until=valid_until)
             session.add(attempt)
             await session.commit()
             return attempt
