@@ -252,3 +252,22 @@ async def test_crash_after_signing_before_broadcast_rebroadcasts_the_same_bytes(
     done = await lane.wait_final("claim:x", timeout=10)
     assert done.state == IntentState.CONFIRMED and done.tx_hash == tx_hash
     assert await _nonce(manual, lane.signer.address, "pending") == 1
+
+
+async def test_fee_spike_with_interval_mining_bumps_until_included(tmp_path: Path) -> None:
+    """automine off, a block every second; the base fee spikes right after our send, leaving it underpriced."""
+    async for env in _env(tmp_path, "--block-time", "1"):
+        lane = await env.lane(LanePolicy(bump_after_s=1.5, max_bumps=3, poll_interval_s=0.05, confirmations=1))
+        await env.rpc("evm_setIntervalMining", 0)  # pause blocks while we send, so the order is deterministic
+        await lane.submit(_transfer("spiked", 6))
+        await lane.wait_final("spiked", states=frozenset({IntentState.SENT}), timeout=10)
+        await env.rpc("anvil_setNextBlockBaseFeePerGas", hex(200 * GWEI))  # then the base fee spikes
+        await env.rpc("evm_setIntervalMining", 1)
+        done = await lane.wait_final("spiked", timeout=30)
+        assert done.state == IntentState.CONFIRMED and done.id is not None
+        attempts = list(await env.journal.attempts(done.id))
+        assert len(attempts) >= 2  # the first quote could not pay 200 gwei: it was bumped on the same nonce
+        assert {a.nonce for a in attempts} == {0}
+        landed = next(a for a in attempts if a.tx_hash == done.tx_hash)
+        assert int(landed.max_fee_wei) > int(attempts[0].max_fee_wei)
+        assert int(str(await env.rpc("eth_getBalance", RECIPIENT, "latest")), 16) == 6
