@@ -1,25 +1,85 @@
-"""`rtrm` command line entry point (subcommands are registered by the devnet, inspect and bot modules)."""
+"""`rtrm` command line entry point. Subcommands are registered by their owning modules (``register(sub)``).
+
+User errors print one line ``rtrm: error: ...`` and exit 2; bugs keep their traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, NoReturn, get_args
+
+from bots.logging import configure_logging, redactor
+from bots.settings import LogLevel, SettingsError, load_settings
+from chains.devnet.errors import DevnetError, DevnetUsageError
+from chains.devnet.manifest import ManifestError
+from chains.toolchain import ToolNotFoundError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line that points at --help, and options are never abbreviated
+    (``up --detach`` re-runs itself without ``--detach``; an abbreviation like ``--det`` would slip through)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Placeholder demo: the devnet smoke scenario (temporary dir, free ports, up → show → down)."""
+    from chains.devnet.smoke import main as smoke
+
+    return smoke()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rtrm", description="Real-time risk management keepers for crypto options")
+    from chains.devnet.commands import register as register_devnet
+
+    parser = OneLineParser(prog="rtrm", description="Real-time risk management keepers for crypto options")
     parser.add_argument("--version", action="version", version="rtrm 0.1.0")
-    parser.add_subparsers(dest="command")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=get_args(LogLevel),
+        default=None,
+        help="stderr log level (default $RTRM_LOG_LEVEL or INFO)",
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+    register_devnet(sub)
+    demo = sub.add_parser("demo", help="run the demo (for now: devnet smoke test on free ports)")
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 
+def _fail(message: str, code: int) -> int:
+    print(f"rtrm: error: {redactor().text(message)}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(raw)
+    except SystemExit as exc:  # --help / --version / usage error (already printed as one line)
+        return exc.code if isinstance(exc.code, int) else 2
     if args.command is None:
         parser.print_help()
         return 2
-    return 0
+    args.raw_argv = raw
+    try:
+        settings = load_settings()
+        configure_logging(level=args.log_level or settings.log_level, json_path=settings.log_json)
+        return int(args.handler(args))
+    except (DevnetUsageError, ToolNotFoundError, SettingsError) as exc:
+        return _fail(str(exc), 2)
+    except (ManifestError, DevnetError) as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
 
 
 if __name__ == "__main__":

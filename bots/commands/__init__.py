@@ -1,0 +1,1 @@
+"""`rtrm` subcommands over the config and the store; each module exposes `register(subparsers)`."""

@@ -1,0 +1,76 @@
+"""Hedger decisions: band from the cheapest venue's cost, cross-chain venue choice, pools stay on their chain."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from bots.config import HedgerParams
+from bots.strategies.hedger import HedgerState, HedgeTarget, VenueQuote, decide, decide_target
+from bots.strategies.intents import ActionIntent, Skip
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+BASE_Q = VenueQuote("uniswap_base", "base", "ETH", 3000.0, 3003.0, 2997.0, 0.0005, Decimal("0.05"))
+ARB_Q = VenueQuote("uniswap_arb", "arbitrum", "ETH", 3000.0, 3006.0, 2994.0, 0.003, Decimal("0.02"))
+QUOTES = (BASE_Q, ARB_Q)
+KEEPER = HedgeTarget("keeper", "entity", "keeper", "", "ETH", delta=10.0, gamma=0.01, spot=3000.0, version="b7")
+P = HedgerParams(risk_aversion=0.001, max_slippage_bps=30)
+
+
+def _ww(cost: float, gamma: float = 0.01, spot: float = 3000.0, ra: float = 0.001) -> float:
+    return float((1.5 * cost * spot * gamma**2 / ra) ** (1 / 3))
+
+
+def test_entity_hedged_cross_chain_on_cheapest_venue_to_band_edge() -> None:
+    out = decide_target(KEEPER, QUOTES, P)
+    assert isinstance(out, ActionIntent) and out.kind == "hedge"
+    assert out.chain == "base" and out.params["venue"] == "uniswap_base"  # λ 0.0015 < 0.005 on arbitrum
+    h = _ww(0.001 + 0.0005)
+    assert out.params["target_delta"] == pytest.approx(h)
+    assert out.params["size"] == pytest.approx(h - 10.0)  # sell down to the band edge
+    assert out.params["limit_price"] == pytest.approx(3000 * (1 - 0.003))
+    assert out.key == "hedger:hedge:keeper:uniswap_base:b7"
+
+
+def test_pool_rebalances_on_its_own_chain() -> None:
+    pool = replace(KEEPER, name="pool-eth", kind="pool", protocol="option_amm", chain="arbitrum", delta=-8.0)
+    out = decide_target(pool, QUOTES, HedgerParams(max_slippage_bps=30))
+    assert isinstance(out, ActionIntent) and out.kind == "rebalance" and out.chain == "arbitrum"
+    assert out.protocol == "option_amm" and out.params["size"] > 0  # short delta → buy
+
+
+@pytest.mark.parametrize(
+    ("target", "params", "reason"),
+    [
+        (replace(KEEPER, delta=0.5), P, "inside band"),
+        (KEEPER, HedgerParams(max_slippage_bps=5, venues=["uniswap_base"]), "slippage 10.0 bps"),
+        (KEEPER, HedgerParams(venues=["sushi"]), "no quote for ETH"),
+        (replace(KEEPER, asset="BTC"), P, "no quote for BTC"),
+        (replace(KEEPER, delta=1.0), HedgerParams(min_trade_usd=Decimal(1000)), "below minimum"),
+    ],
+)
+def test_hold_table(target: HedgeTarget, params: HedgerParams, reason: str) -> None:
+    out = decide_target(target, QUOTES, params)
+    assert isinstance(out, Skip) and reason in out.reason, out
+
+
+def test_max_trade_caps_notional() -> None:
+    out = decide_target(KEEPER, QUOTES, HedgerParams(max_trade_usd=Decimal(3000)))
+    assert isinstance(out, ActionIntent)
+    assert out.params["size"] == pytest.approx(-1.0) and out.notional_usd == Decimal("3000.00")
+
+
+def test_decide_needs_a_section_per_target() -> None:
+    out = decide(HedgerState(NOW, (KEEPER, replace(KEEPER, name="pool", kind="pool", protocol="option_amm",
+                                                         chain="base")), QUOTES), {"keeper": P})
+    assert [i.target for i in out.intents] == ["keeper"]
+    assert "no enabled [bots.hedger.protocols.option_amm]" in out.skipped[0].reason
+
+
+def test_bad_target_is_skipped_and_others_still_decided() -> None:
+    out = decide(HedgerState(NOW, (replace(KEEPER, name="broken", spot=0.0), KEEPER), QUOTES), {"keeper": P})
+    assert [i.target for i in out.intents] == ["keeper"]
+    assert out.skipped[0].target == "broken" and out.skipped[0].reason.startswith("invalid input: ValueError: spot")
