@@ -35,6 +35,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return smoke()
 
 
+# Subcommand modules, each exposing register(subparsers). A registry instead of an if-chain: a new command is
+# one line here.
+COMMAND_MODULES = (
+    "bots.commands.config_check",
+    "bots.commands.listings",
+    "bots.commands.inspect",
+    "bots.commands.run",
+)
+
+
+def _optional_registrations() -> list[Any]:
+    import importlib
+
+    registrations = []
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency inside the module must not be hidden
+                raise
+            continue
+        registrations.append(module.register)
+    return registrations
+
+
 def build_parser() -> argparse.ArgumentParser:
     from chains.devnet.commands import register as register_devnet
 
@@ -49,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     register_devnet(sub)
+    for register in _optional_registrations():
+        register(sub)
     demo = sub.add_parser("demo", help="run the demo (for now: devnet smoke test on free ports)")
     demo.set_defaults(handler=cmd_demo)
     return parser
