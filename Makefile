@@ -28,10 +28,10 @@ out/.stamp: node_modules/.stamp $(SOL_SOURCES)
 demo: setup
 	$(VENV)/bin/rtrm demo
 
-# Default suite: Python tests against real anvil / Solana endpoint / broker processes, then forge tests.
+# Default suite: forge tests, then Python tests against real anvil / Solana endpoint / broker processes.
 test: setup
-	$(PY) -m pytest -q
 	$(FORGE) test
+	$(PY) -m pytest -q
 
 forge-test: node_modules/.stamp
 	$(FORGE) test -vv
