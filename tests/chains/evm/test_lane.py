@@ -271,3 +271,37 @@ async def test_fee_spike_with_interval_mining_bumps_until_included(tmp_path: Pat
         landed = next(a for a in attempts if a.tx_hash == done.tx_hash)
         assert int(landed.max_fee_wei) > int(attempts[0].max_fee_wei)
         assert int(str(await env.rpc("eth_getBalance", RECIPIENT, "latest")), 16) == 6
+
+
+async def test_signer_key_never_reaches_logs_or_journal(manual: Env, tmp_path: Path) -> None:
+    """The lane logs warnings (abandonment), reprs and exceptions; none may carry the key (stderr, JSON file, DB)."""
+    import io
+    import sqlite3
+
+    from loguru import logger
+
+    from bots.logging import configure_logging
+
+    stream = io.StringIO()
+    json_path = tmp_path / "logs" / "keeper.jsonl"
+    configure_logging("DEBUG", json_path, stream=stream)
+    try:
+        lane = await manual.lane(LanePolicy(bump_after_s=0.1, max_bumps=0, poll_interval_s=0.05))
+        await lane.submit(_transfer("logged", 1))
+        assert (await lane.wait_final("logged", timeout=10)).state == IntentState.ABANDONED
+        logger.info("lane signer is {s!r}", s=lane.signer)
+        try:
+            raise RuntimeError(f"boom with {DEV_KEYS[0]}")
+        except RuntimeError:
+            logger.exception("failure while signing")
+        await logger.complete()
+    finally:
+        configure_logging("INFO")
+    key_hex = DEV_KEYS[0].removeprefix("0x").lower()
+    text = stream.getvalue() + json_path.read_text()
+    assert "abandoned logged" in text  # the sinks did receive the lane's records
+    assert key_hex not in text.lower()
+    db = sqlite3.connect(tmp_path / "journal.db")
+    dump = "\n".join(db.iterdump()).lower()
+    db.close()
+    assert key_hex not in dump
