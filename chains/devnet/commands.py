@@ -22,7 +22,7 @@ from chains.devnet.errors import DevnetUsageError
 from chains.devnet.layout import DevnetLayout
 from chains.devnet.manifest import Manifest, ManifestError, load_manifest
 from chains.devnet.nodes import NODE_KINDS
-from chains.devnet.runner import Devnet, down, preflight, run_foreground, summary_lines
+from chains.devnet.runner import Devnet, down, preflight, run_foreground, seed_summary, summary_lines
 from chains.devnet.spec import (
     DevnetSpec,
     build_spec,
@@ -35,6 +35,7 @@ from chains.devnet.status import collect_status, format_status
 from chains.toolchain import project_root
 
 DETACH_TIMEOUT = 120.0
+SEED_SECONDS_PER_WALLET = 0.5
 
 
 def default_dir() -> str:
@@ -86,6 +87,20 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--detach", action="store_true", help="run in the background (stop with `rtrm devnet down`)"
     )
     up.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for each node")
+    up.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="after deploying, seed N wallets with positions on every protocol (report: <dir>/seed.json)",
+    )
+    up.add_argument(
+        "--seed-value",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the wallets and their books (default 0)",
+    )
     up.set_defaults(handler=cmd_up)
 
     dn = sub.add_parser("down", help="stop the devnet started by `up` in --dir")
@@ -135,16 +150,33 @@ def spec_from_args(args: argparse.Namespace) -> DevnetSpec:
     )
 
 
+def check_seed_args(args: argparse.Namespace) -> None:
+    """``--seed N`` needs N >= 1, a non-negative seed value, and the protocols deployed."""
+    if args.seed is None:
+        if args.seed_value != 0:
+            raise DevnetUsageError("--seed-value needs --seed N")
+        return
+    if args.seed < 1:
+        raise DevnetUsageError(f"--seed must be a positive number of wallets, got {args.seed}")
+    if args.seed_value < 0:
+        raise DevnetUsageError(f"--seed-value must be >= 0, got {args.seed_value}")
+    if args.no_deploy or args.no_protocols:
+        raise DevnetUsageError("--seed needs the protocols deployed; drop --no-deploy/--no-protocols")
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
+    check_seed_args(args)
     spec = spec_from_args(args)
     if args.detach:
         return _detach(args, spec, t0)
-    return asyncio.run(_up_foreground(spec, args.ready_timeout, t0))
+    return asyncio.run(_up_foreground(spec, args.ready_timeout, t0, args.seed, args.seed_value))
 
 
-async def _up_foreground(spec: DevnetSpec, ready_timeout: float, t0: float) -> int:
-    devnet = Devnet(spec)
+async def _up_foreground(
+    spec: DevnetSpec, ready_timeout: float, t0: float, seed: int | None = None, seed_value: int = 0
+) -> int:
+    devnet = Devnet(spec, seed_wallets=seed, seed_value=seed_value)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     starting = asyncio.current_task()
@@ -163,6 +195,8 @@ async def _up_foreground(spec: DevnetSpec, ready_timeout: float, t0: float) -> i
         print("rtrm: devnet start interrupted; all nodes stopped", file=sys.stderr)
         return 130
     phase["starting"] = False
+    if devnet.seed_report is not None:
+        print(seed_summary(devnet.seed_report))
     _print_ready(manifest, time.monotonic() - t0)
     print("press Ctrl-C to stop", flush=True)
     code = await run_foreground(devnet, stop)
@@ -193,7 +227,9 @@ def _detach(args: argparse.Namespace, spec: DevnetSpec, t0: float) -> int:
             start_new_session=True,
             cwd=Path.cwd(),
         )
-    deadline = time.monotonic() + DETACH_TIMEOUT
+    # seeding runs before the manifest says running: allow for it (~0.1 s per wallet on a loaded machine)
+    timeout = DETACH_TIMEOUT + (args.seed or 0) * SEED_SECONDS_PER_WALLET
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
@@ -206,6 +242,9 @@ def _detach(args: argparse.Namespace, spec: DevnetSpec, t0: float) -> int:
         except ManifestError:
             manifest = None
         if manifest is not None and manifest.supervisor_pid == proc.pid and manifest.status == "running":
+            seed_line = _seed_line(spec.directory)
+            if args.seed is not None and seed_line:
+                print(seed_line)
             _print_ready(manifest, time.monotonic() - t0)
             print(f"detached (pid {proc.pid}); stop with `rtrm devnet down --dir {spec.directory}`")
             return 0
@@ -213,10 +252,19 @@ def _detach(args: argparse.Namespace, spec: DevnetSpec, t0: float) -> int:
     proc.terminate()
     proc.wait(timeout=30)
     print(
-        f"rtrm: error: detached devnet not ready within {DETACH_TIMEOUT:g}s; see {layout.supervisor_log}",
+        f"rtrm: error: detached devnet not ready within {timeout:g}s; see {layout.supervisor_log}",
         file=sys.stderr,
     )
     return 1
+
+
+def _seed_line(directory: Path) -> str:
+    from chains.devnet.seed import load_seed_report
+
+    try:
+        return seed_summary(load_seed_report(directory))
+    except (OSError, ValueError):
+        return ""
 
 
 def _last_line(layout: DevnetLayout) -> str:

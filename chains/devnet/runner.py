@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -87,6 +87,9 @@ class Devnet:
     spec: DevnetSpec
     started: dict[str, Started] = field(default_factory=dict)
     manifest: Manifest | None = None
+    seed_wallets: int | None = None  # `up --seed N`: seed N wallets after deploying (report in seed.json)
+    seed_value: int = 0
+    seed_report: dict[str, Any] | None = None
 
     @property
     def layout(self) -> DevnetLayout:
@@ -119,6 +122,8 @@ class Devnet:
                 )
             )
             deployed = await self._deploy_all()
+            if self.seed_wallets is not None:  # readers wait for "running", so seed while still "starting"
+                self.seed_report = await self._seed(self._write(started_at, "starting", deployed))
             self.manifest = self._write(started_at, "running", deployed)
             return self.manifest
         except BaseException:
@@ -138,6 +143,19 @@ class Devnet:
             out_dir=self.spec.artifacts_root,
             state_dir=self.spec.state_dir,
             extensions=load_extensions() if self.spec.protocols else [],
+        )
+
+    async def _seed(self, manifest: Manifest) -> dict[str, Any]:
+        """Seed the wallets; the report lands next to the manifest (``seed.json``)."""
+        from chains.devnet.seed import seed_devnet
+
+        assert self.seed_wallets is not None
+        return await seed_devnet(
+            manifest,
+            wallets=self.seed_wallets,
+            seed=self.seed_value,
+            root=project_root(),
+            out_dir=self.spec.artifacts_root,
         )
 
     def _write(self, started_at: datetime, status: str, deployed: dict[str, DeployResult]) -> Manifest:
@@ -253,6 +271,12 @@ def down(directory: Path, *, timeout: float = 30.0) -> DownResult:
             [], f"no devnet running in {directory} (manifest says {manifest.status}; no live processes)"
         )
     return DownResult(stopped, f"stopped devnet in {directory}: {', '.join(stopped)}")
+
+
+def seed_summary(report: dict[str, Any]) -> str:
+    """One line: wallets, seed and the count per seeded protocol (from the seed report)."""
+    counts = ", ".join(f"{k}={v['count']}" for k, v in report.items() if isinstance(v, dict) and "count" in v)
+    return f"seeded {len(report.get('wallets', []))} wallets (seed {report.get('seed')}): {counts}"
 
 
 def summary_lines(manifest: Manifest) -> list[str]:

@@ -290,6 +290,31 @@ async def _seed_portfolio(
 # ------------------------------------------------------------------ base: OptionAMM + CoverMarket
 
 
+async def _underwrite_cover_demand(
+    cover: Any, usdc: Any, batch: TxBatch, deployer: str, wallets: Sequence[Wallet],
+    covered: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Top up the cover pool so every seeded cover fits its free capital (the house LP deposit is fixed, the
+    number of covered wallets is not): without this, large seeds revert with InsufficientCapacity."""
+    demand = sum(
+        int(target["accounts"][w.address])
+        for w in wallets
+        if w.covered
+        for target in covered.values()
+        if w.address in target["accounts"]
+    )
+    free = int(await cover.functions.freeCapital().call())
+    if demand <= free:
+        return
+    top_up = (demand - free) * 2  # headroom: premiums and capacity ratios must not bind either
+    await batch.send(deployer, usdc.address, usdc.encode_abi("mint", args=[deployer, top_up]), label="USDC.mint")
+    await batch.send(deployer, usdc.address, usdc.encode_abi("approve", args=[cover.address, top_up]),
+                     label="approve")
+    await batch.send(deployer, cover.address, cover.encode_abi("deposit", args=[top_up, deployer]),
+                     label="CoverMarket.deposit")
+    await batch.flush()
+
+
 async def _seed_base(
     w3: AsyncWeb3,
     c: ChainContracts,
@@ -299,8 +324,9 @@ async def _seed_base(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     amm, cover, usdc = c["OptionAMM"], c["CoverMarket"], c["USDC"]
     batch = TxBatch(w3)
-    await _fund(w3, c, batch, wallets)
+    deployer = await _fund(w3, c, batch, wallets)
     await batch.flush()
+    await _underwrite_cover_demand(cover, usdc, batch, deployer, wallets, covered)
     n_series = int(await amm.functions.seriesCount().call())
     series = {i: await amm.functions.series(i).call() for i in range(n_series)}
     for w in wallets:

@@ -16,6 +16,7 @@ from .auction import (
     buffer_margin,
     discount,
     insolvent_payout,
+    max_bid_fraction,
     max_fraction,
 )
 from .distance import Distance, DistanceRange, house_distance, pm_distance, solve_move, vault_distance
@@ -74,6 +75,7 @@ __all__ = [
     "house_margin",
     "house_margin_moved",
     "insolvent_payout",
+    "max_bid_fraction",
     "max_fraction",
     "pm_distance",
     "pm_margin",

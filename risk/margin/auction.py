@@ -70,6 +70,24 @@ def max_fraction(mm: ArrayLike, mtm: ArrayLike, d: ArrayLike, params: AuctionPar
     return np.where(bm >= 0.0, 0.0, np.clip(f, 0.0, 1.0))
 
 
+def max_bid_fraction(
+    mm: ArrayLike,
+    mtm: ArrayLike,
+    d: ArrayLike,
+    insolvent: ArrayLike = False,
+    params: AuctionParams = _DEFAULT,
+) -> F64:
+    """What the contract's ``maxBidFraction`` view returns for a running auction: 1 in an insolvent auction;
+    in a solvent one ``max_fraction``, except 0 once MtM <= 0.
+
+    Why not just ``max_fraction``: a solvent auction whose MtM fell to <= 0 is stale (``bid`` reverts
+    AuctionModeStale until ``startAuction`` converts it to an insolvent one), while the bare formula would
+    still offer a fraction there.
+    """
+    solvent = np.where(_f(mtm) > 0.0, max_fraction(mm, mtm, d, params), 0.0)
+    return np.where(np.asarray(insolvent, dtype=bool), 1.0, solvent)
+
+
 def bid_price(fraction: ArrayLike, mtm: ArrayLike, d: ArrayLike) -> F64:
     """What a solvent-auction bidder pays for ``fraction`` of the account: p·MtM·d (0 if MtM <= 0)."""
     return np.maximum(_f(fraction) * _f(mtm) * _f(d), 0.0)

@@ -12,6 +12,7 @@ from risk.margin import (
     buffer_margin,
     discount,
     insolvent_payout,
+    max_bid_fraction,
     max_fraction,
     pm_margin,
 )
@@ -100,3 +101,15 @@ def test_bid_of_max_fraction_restores_buffer_margin_to_zero(amount, strike, cash
     # a bit less than f leaves the account still under buffer margin
     less = pm_margin(b.scaled(1.0 - 0.99 * f, cash_add=bid_price(0.99 * f, m.mtm, d)))
     assert float(buffer_margin(less.mm[0], less.mtm[0])) < 0.0
+
+
+def test_max_bid_fraction_mirrors_the_view_gates() -> None:
+    """Pinned from the devnet comparison: after a crash a solvent auction had MM −3734.50, MtM −2810.50,
+    d 0.6805; the formula alone offers f = 1 but the contract's maxBidFraction says 0 (the auction is stale)."""
+    mm, mtm, d = -3734.50, -2810.50, 0.6805
+    assert float(max_fraction(mm, mtm, d)) == 1.0
+    assert float(max_bid_fraction(mm, mtm, d)) == 0.0
+    assert float(max_bid_fraction(mm, mtm, d, insolvent=True)) == 1.0  # insolvent auctions: the whole account
+    # solvent with MtM > 0: exactly the formula (BM = −175, f = 175/555), vectorised with per-row modes
+    got = max_bid_fraction([-100.0, -100.0, 100.0], [400.0, 400.0, 400.0], 0.95, [False, True, False])
+    np.testing.assert_allclose(got, [175.0 / 555.0, 1.0, 0.0], rtol=1e-15)
