@@ -2,10 +2,11 @@
 
 Prints one table of throughputs with same-run ratios, measured twice: on an otherwise idle machine
 and with a busy-loop process occupying one core (a thread pool that spin-waits shows up there).
-py_vollib_vectorized 0.1.1 does not compile under numba 0.68 (its recursive `black` fails type
-inference), so it runs in a throwaway venv ``.venv-bench`` (numpy 1.26, numba 0.58) when one exists;
-``--make-venv`` creates it (a one-off download, not part of the timed run). Without it the published
-0.7 M/s figure is used and labelled "not measured".
+py_vollib_vectorized 0.1.1 cannot run here: its jitted `_model_calls.black` fails numba type inference
+("cannot type infer runaway recursion") under numba 0.68 (project venv), 0.58.1 (Python 3.11 venv)
+and 0.53.1 (Python 3.9 venv). The benchmark still tries it in a throwaway venv ``.venv-bench`` when
+one exists (``--make-venv`` creates it; a one-off download outside the timed run) and otherwise
+prints the ratio against the published 0.7 M/s figure, labelled "not measured".
 
 Usage: python bench/bench_pricing.py [--quick] [--make-venv]
 """
@@ -60,7 +61,9 @@ def book(n: int, seed: int = 7) -> dict[str, Any]:
     return dict(call=rng.random(n) < 0.5, spot=spot, strike=strike, t=t, vol=vol, rate=0.03, carry=0.01)
 
 
-def naive_bsm(call: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray, r: float, q: float, v: np.ndarray):  # type: ignore[no-untyped-def]
+def naive_bsm(
+    call: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray, r: float, q: float, v: np.ndarray
+):  # type: ignore[no-untyped-def]
     """The obvious numpy version: price, delta, gamma, vega, theta with scipy's ndtr."""
     sqt = np.sqrt(t)
     sig = v * sqt
@@ -135,11 +138,20 @@ def make_venv() -> None:
     subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", *VOLLIB_REQS], check=True)
 
 
-def measure_vollib(b: dict[str, Any], n: int, timeout: float) -> tuple[float | None, str, dict[str, Any] | None]:
+def measure_vollib(
+    b: dict[str, Any], n: int, timeout: float
+) -> tuple[float | None, str, dict[str, Any] | None]:
     """(options/s or None, note, raw output)."""
     py = BENCH_VENV / "bin" / "python"
     if not py.exists():
-        return None, f"not measured: {BENCH_VENV.name} missing (create with --make-venv)", None
+        return (
+            None,
+            (
+                f"not measured: no {BENCH_VENV.name}; py_vollib_vectorized 0.1.1 fails numba type inference "
+                "('runaway recursion' in _model_calls.black) under numba 0.53-0.68, see the module docstring"
+            ),
+            None,
+        )
     path = Path("/tmp") / f"bench_pricing_{os.getpid()}.npz"
     sub = {k: (v[:n] if isinstance(v, np.ndarray) else v) for k, v in b.items()}
     np.savez(path, **sub)
@@ -219,7 +231,11 @@ def iv_accuracy(iv_in: dict[str, Any]) -> tuple[int, int, float]:
     """(well-posed count, misses among them, NaN count) against the accuracy contract."""
     g = black76(iv_in["call"], iv_in["fwd"], iv_in["strike"], iv_in["t"], iv_in["rate"], iv_in["vol"])
     disc = math.exp(-0.03) ** iv_in["t"]
-    intrinsic = disc * np.where(iv_in["call"], np.maximum(iv_in["fwd"] - iv_in["strike"], 0), np.maximum(iv_in["strike"] - iv_in["fwd"], 0))
+    intrinsic = disc * np.where(
+        iv_in["call"],
+        np.maximum(iv_in["fwd"] - iv_in["strike"], 0),
+        np.maximum(iv_in["strike"] - iv_in["fwd"], 0),
+    )
     bound = disc * np.where(iv_in["call"], iv_in["fwd"], iv_in["strike"])
     p = iv_in["price"]
     well = (p - intrinsic > 1e-12 * p) & (bound - p > 1e-12 * bound) & (p > 1e-280)
@@ -233,7 +249,9 @@ def iv_accuracy(iv_in: dict[str, Any]) -> tuple[int, int, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller repetition budget")
-    ap.add_argument("--make-venv", action="store_true", help=f"create {BENCH_VENV.name} for py_vollib_vectorized")
+    ap.add_argument(
+        "--make-venv", action="store_true", help=f"create {BENCH_VENV.name} for py_vollib_vectorized"
+    )
     opts = ap.parse_args()
     if opts.make_venv:
         make_venv()
@@ -248,8 +266,10 @@ def main() -> None:
     bsm_into(buf, b["call"], b["spot"], b["strike"], b["t"], b["rate"], b["carry"], b["vol"])
     ref = naive_bsm(b["call"], b["spot"], b["strike"], b["t"], b["rate"], b["carry"], b["vol"])
     sel = ref[0] > 1e-6 * b["spot"]
-    dev = {f: float(np.max(np.abs(getattr(buf, f)[sel] - r[sel]) / np.abs(r[sel]).clip(1e-300)))
-           for f, r in zip(("price", "delta", "gamma", "vega", "theta"), ref, strict=True)}
+    dev = {
+        f: float(np.max(np.abs(getattr(buf, f)[sel] - r[sel]) / np.abs(r[sel]).clip(1e-300)))
+        for f, r in zip(("price", "delta", "gamma", "vega", "theta"), ref, strict=True)
+    }
 
     idle = run_pass(b, iv_in, tick, opts.quick)
     with BusyCore():
@@ -259,9 +279,11 @@ def main() -> None:
     vollib_label = "measured" if vollib is not None else "NOT MEASURED, published figure"
     well, miss, nans = iv_accuracy(iv_in)
 
-    print(f"bench_pricing: numba {numba.__version__}, threading layer {numba.threading_layer()}, "
-          f"{numba.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
-          f"single-thread below {_kernels.PARALLEL_MIN} options")
+    print(
+        f"bench_pricing: numba {numba.__version__}, threading layer {numba.threading_layer()}, "
+        f"{numba.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
+        f"single-thread below {_kernels.PARALLEL_MIN} options"
+    )
     print(f"{'workload':52s} {'idle':>12s} {'1 core busy':>12s}")
     rows = [
         ("ours: bsm_into price+D+G+V+T, 1M (validate=False) M/s", "ours_fast", 1e-6),
@@ -277,19 +299,30 @@ def main() -> None:
     print(f"  py_vollib_vectorized: {note}")
     print("ratios (same run, idle):")
     print(f"  ours fast / naive numpy        {idle['ours_fast'] / idle['naive']:8.1f}x")
-    print(f"  ours fast / py_vollib ({'measured' if vollib else 'published'})  {idle['ours_fast'] / vollib_rate:8.1f}x")
+    print(
+        f"  ours fast / py_vollib ({'measured' if vollib else 'published'})  {idle['ours_fast'] / vollib_rate:8.1f}x"
+    )
     print(f"  ours fast busy / idle          {busy['ours_fast'] / idle['ours_fast']:8.2f}")
     print(f"  implied_vol busy / idle        {busy['iv'] / idle['iv']:8.2f}")
     print("accuracy:")
-    print("  fast path vs naive (rows with price > 1e-6 S), max rel dev: "
-          + ", ".join(f"{k} {v:.1e}" for k, v in dev.items()))
+    print(
+        "  fast path vs naive (rows with price > 1e-6 S), max rel dev: "
+        + ", ".join(f"{k} {v:.1e}" for k, v in dev.items())
+    )
     if raw is not None:
         m = int(raw["n"])
-        vol_dev = {f: float(np.max(np.abs(np.asarray(raw[f]) - r[:m]) / np.abs(r[:m]).clip(1e-12)) )
-                   for f, r in zip(("price", "delta", "gamma", "vega", "theta"), ref, strict=True)}
-        print("  py_vollib_vectorized vs naive, max rel dev: " + ", ".join(f"{k} {v:.1e}" for k, v in vol_dev.items())
-              + "  (its Greeks: finite differences, vega per 1 %, theta per day)")
-    print(f"  implied_vol: {well:,} well-posed quotes, {miss} outside max(1e-10, 1e-13 price/vega), {nans} NaN flags in total")
+        vol_dev = {
+            f: float(np.max(np.abs(np.asarray(raw[f]) - r[:m]) / np.abs(r[:m]).clip(1e-12)))
+            for f, r in zip(("price", "delta", "gamma", "vega", "theta"), ref, strict=True)
+        }
+        print(
+            "  py_vollib_vectorized vs naive, max rel dev: "
+            + ", ".join(f"{k} {v:.1e}" for k, v in vol_dev.items())
+            + "  (its Greeks: finite differences, vega per 1 %, theta per day)"
+        )
+    print(
+        f"  implied_vol: {well:,} well-posed quotes, {miss} outside max(1e-10, 1e-13 price/vega), {nans} NaN flags in total"
+    )
     print(f"bench_pricing: finished in {time.perf_counter() - wall0:.1f} s")
 
 

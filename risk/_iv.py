@@ -15,20 +15,17 @@ vega b' are evaluated from Mills ratios: no difference of numbers near 1 is ever
 from __future__ import annotations
 
 import math
-import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+from numba import get_num_threads, njit, prange, set_num_threads
 
-import numpy as np  # noqa: E402
-from numba import get_num_threads, njit, prange, set_num_threads  # noqa: E402
-
-from risk._fastmath import mills, vexp, vlog  # noqa: E402
-from risk._kernels import at  # noqa: E402
+from risk._fastmath import mills, vexp, vlog
+from risk._kernels import at  # also applies the threading settings documented there
 
 _INV_SQRT_2PI = 0.3989422804014327
 _LN_SQRT_2PI = 0.9189385332046728
 _EPS = 2.220446049250313e-16
-_MAX_ITER = 24
+_MAX_ITER = 64  # bisection alone would need ~60 halvings from (0, s_c)
 _INF = float("inf")
 _NAN = float("nan")
 
@@ -67,7 +64,7 @@ def _bachelier_newton(u: float, ly: float) -> float:
 @njit(inline="always", error_model="numpy", fastmath={"contract"})
 def _lower_guess(x: float, beta: float, sc: float) -> float:
     """Small-s limit of b: b ~ |x| G(u)/u with u = |x|/s and G(u) = n(u) - u N(-u) (the normalised
-    Bachelier price), so solve ln(G(u)/u) = ln(beta/|x|) for u by three Newton steps (written out
+    Bachelier price), so solve ln(G(u)/u) = ln(beta/|x|) for u by two Newton steps (written out
     rather than looped so the enclosing loop over quotes still vectorises)."""
     ax = -x
     y = beta / ax
@@ -77,7 +74,6 @@ def _lower_guess(x: float, beta: float, sc: float) -> float:
     u_big = math.sqrt(big)
     u_big = math.sqrt(max(big - 6.0 * vlog(u_big), 1.0))
     u = u_small if y > 0.0833 else u_big  # G(1)/1 = 0.0833
-    u = _bachelier_newton(u, ly)
     u = _bachelier_newton(u, ly)
     u = _bachelier_newton(u, ly)
     return min(ax / u, sc)
@@ -91,72 +87,8 @@ def _upper_guess(x: float, bmb_target: float, ex: float, sc: float) -> float:
     z = math.sqrt(max(lq2 + 2.0 * _LN_SQRT_2PI, 1.0))
     z = math.sqrt(max(lq2 - 2.0 * vlog(z), 0.25))
     z = math.sqrt(max(lq2 - 2.0 * vlog(z), 0.25))
-    z = math.sqrt(max(lq2 - 2.0 * vlog(z), 0.25))
     s = 2.0 * z if q < 0.25 else 2.0 * (0.5 - q) / _INV_SQRT_2PI
     return max(s, 1.0000001 * sc)
-
-
-@njit(error_model="numpy", fastmath={"contract"}, cache=True)
-def solve_normalised(x: float, beta: float) -> float:
-    """s with b(x, s) = beta for x <= 0 and 0 < beta < e^{x/2}; NaN if no float64 s reproduces it."""
-    ex = vexp(0.5 * x)
-    if not (beta > 0.0 and beta < ex):
-        return _NAN
-    sc = math.sqrt(-2.0 * x)
-    bc = 0.0
-    if sc > 0.0:
-        bc, _bmb, _v = _normalised(x, sc, ex)
-    lower = beta < bc
-    if lower:
-        lo, hi = 0.0, sc
-        s = _lower_guess(x, beta, sc)
-        target = 1.0 / vlog(beta)
-    else:
-        lo, hi = sc, _INF
-        s = _upper_guess(x, ex - beta, ex, sc)
-        target = vlog(ex - beta)
-    if not (s > lo and s < hi):
-        s = 0.5 * (lo + hi) if hi < _INF else 2.0 * lo + 1.0
-    x2 = x * x
-    for _ in range(_MAX_ITER):
-        b, bmb, v = _normalised(x, s, ex)
-        too_low = (b < beta) if lower else (bmb > ex - beta)
-        if too_low:
-            lo = max(lo, s)
-        else:
-            hi = min(hi, s)
-        a = x2 / (s * s * s) - 0.25 * s  # b''/b'
-        c = a * a - 3.0 * x2 / (s * s * s * s) - 0.25  # b'''/b'
-        # Householder(3) on f = g(b(s)) - g(beta): nu = -f/f1, gam = f2/f1, dlt = f3/f1 (f1..f3 the
-        # derivatives in s). The derivative ratios of g are formed analytically in w = b'/b (or
-        # b'/(bmax - b)), so nothing overflows when b is tiny.
-        if lower:
-            if not (b > 0.0):  # underflow: the root is to the right
-                s = 0.5 * (lo + hi)
-                continue
-            lnb = vlog(b)
-            w = v / b
-            nu = (1.0 / lnb - target) * lnb * lnb / w
-            r2 = -(2.0 + lnb) / lnb  # b * g''/g'
-            r3 = (6.0 + lnb * (6.0 + 2.0 * lnb)) / (lnb * lnb)  # b^2 * g'''/g'
-        else:
-            w = v / bmb
-            nu = (vlog(bmb) - target) / w
-            r2 = 1.0
-            r3 = 2.0
-        gam = r2 * w + a
-        dlt = r3 * w * w + 3.0 * r2 * w * a + c
-        step = nu * (1.0 + 0.5 * gam * nu) / (1.0 + nu * (gam + dlt * nu / 6.0))
-        # Quartic convergence: once a step is below 1e-7 s the error after it is at rounding level
-        # (and waiting for a smaller step could mean chasing rounding noise).
-        if abs(step) <= 1e-7 * s:
-            s_fin = s + step
-            return s_fin if (s_fin >= lo and s_fin <= hi) else s
-        s_new = s + step
-        if not (s_new > lo and s_new < hi):  # the step left the bracket: bisect instead
-            s_new = 0.5 * (lo + hi) if hi < _INF else 2.0 * s
-        s = s_new
-    return s
 
 
 @njit(inline="always", error_model="numpy", fastmath={"contract"})
@@ -170,6 +102,7 @@ def _reduce(price: float, is_call: bool, f: float, k: float, t: float, r: float)
     # A time value below the last bit of the price: a wide range of vols rounds to this price.
     ok = ok & (tv > _EPS * pu)
     x = -abs(vlog(f / k))
+    ok = ok & (x > -_INF)  # F/K under- or overflows
     beta = tv / (math.sqrt(f) * math.sqrt(k))
     ok = ok & (beta < vexp(0.5 * x))  # at or above the upper bound e^{x/2}
     return x, (beta if ok else _NAN)
@@ -225,12 +158,28 @@ def _step(x: float, beta: float, s: float, lo: float, hi: float, target: float, 
     return s_next, lo, hi, conv
 
 
+@njit(error_model="numpy", fastmath={"contract"}, cache=True)
+def solve_normalised(x: float, beta: float) -> float:
+    """s with b(x, s) = beta for x <= 0 and 0 < beta < e^{x/2}; NaN if no float64 s reproduces it.
+
+    The scalar path for quotes the vector pass leaves unconverged: the same steps, run to the end."""
+    if not (beta > 0.0 and beta < vexp(0.5 * x)):
+        return _NAN
+    s, lo, hi, target, ex, lower = _setup(x, beta)
+    for _ in range(_MAX_ITER):
+        s, lo, hi, conv = _step(x, beta, s, lo, hi, target, ex, lower)
+        if conv:
+            return s
+    return _NAN  # not converged: flag rather than return an unverified number
+
+
 _VECTOR_STEPS = 4
 
 
 @njit(parallel=True, error_model="numpy", fastmath={"contract"}, cache=True, nogil=True)
 def _iv_parallel(price, call, f, k, t, r, out):
-    """All quotes advance in lock-step (so the loops vectorise); stragglers finish in the scalar solver."""
+    """All quotes advance in lock-step, one vectorised pass per Householder step; the rare stragglers
+    then finish in the scalar bracketed solver."""
     n = out.size
     xs = np.empty(n)
     betas = np.empty(n)

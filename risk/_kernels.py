@@ -14,16 +14,25 @@ import math
 import os
 from typing import Any
 
-# libgomp spins idle threads for ~300k iterations by default; a passive wait frees the core for the
-# rest of the process (and other processes) between pricing calls. Must be set before the OpenMP
-# runtime loads, i.e. before the first parallel kernel runs.
+# Threading (measured on the 2-core box, see bench/bench_pricing.py):
+# * layer: OpenMP first. workqueue reached 106 M/s vs 156 M/s for omp on 1M options, and it cannot
+#   shrink to one thread cheaply (1k options: 57 us vs 17 us).
+# * libgomp spin-waits idle threads by default (OMP_WAIT_POLICY=ACTIVE spun so hard that, with the
+#   other core busy, implied vol fell from 17.6 to 2.4 M/s and the numpy code running after a kernel
+#   from 13.8 to 5.1 M/s). PASSIVE parks idle workers at once. Both settings only take effect if no
+#   parallel numba code ran in the process before this module was imported; the user's environment
+#   wins (setdefault).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 from numba import get_num_threads, njit, prange, set_num_threads, types  # noqa: E402
+from numba.core import config as numba_config  # noqa: E402
 from numba.extending import overload  # noqa: E402
 
 from risk._fastmath import mills, vexp, vlog  # noqa: E402
+
+if numba_config.THREADING_LAYER == "default":  # type: ignore[attr-defined]
+    numba_config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]  # type: ignore[attr-defined]
 
 _INV_SQRT_2PI = 0.3989422804014327
 _INF = float("inf")
@@ -71,7 +80,7 @@ def _core(is_call: bool, s: float, k: float, t: float, r: float, q: float, v: fl
     kdrphi2 = kdr - u2 if pos2 else u2  # K e^{-rT} N(sg d2)
     exer = (sdq if pos1 else 0.0) - (kdr if pos2 else 0.0)
     tails = (-u1 if pos1 else u1) - (-u2 if pos2 else u2)
-    price = max(sg * (exer + tails), 0.0)
+    price = max(sg * (exer + tails), 0.0) + 0.0  # never negative, never -0.0
     return sg, sqt, sig, d1, d2, dq, sdq, sdqn1, sdqphi1, kdrphi2, phi1, price
 
 
@@ -80,6 +89,7 @@ def _invalid(s: float, k: float, t: float, r: float, q: float, v: float) -> bool
     """Inputs outside the model's domain (also catches NaN: every comparison with NaN is False)."""
     ok = (s > 0.0) & (s < _INF) & (k > 0.0) & (k < _INF) & (t > 0.0) & (t < _INF)
     ok = ok & (v > 0.0) & (v < _INF) & (abs(r) < _INF) & (abs(q) < _INF)
+    ok = ok & (v * math.sqrt(t) > 0.0) & (s / k > 0.0) & (s / k < _INF)  # no under/overflow
     return not ok
 
 
@@ -158,6 +168,8 @@ def _run(fn, n: int, *args):
     if n >= PARALLEL_MIN:
         return fn(*args)
     prev = get_num_threads()
+    if prev == 1:
+        return fn(*args)
     set_num_threads(1)
     try:
         return fn(*args)

@@ -7,9 +7,16 @@ Units: theta = -dV/dT per year; vega = dV/dsigma per 1.00 vol; rho = dV/dr per 1
 carry_yield fixed, Black-76 holds the forward fixed so rho = -T*V); delta, gamma and vanna are taken
 w.r.t. spot (BSM) or forward (Black-76); volga = d2V/dsigma2; charm = -dDelta/dT per year.
 
-Domain: spot/forward, strike, t and vol must be finite and > 0, rate and carry_yield finite. The
-array API raises ``ValueError`` naming the argument and index; the buffer API (``bsm_into`` /
-``black76_into`` with ``validate=False``) instead writes NaN prices on those rows.
+Domain: spot/forward, strike, t and vol must be finite and > 0, rate and carry_yield finite (an
+expired option, t = 0, has no Greeks: value it at intrinsic). The array API raises ``ValueError``
+naming the argument and index; the buffer API (``bsm_into`` / ``black76_into`` with
+``validate=False``) instead writes NaN prices on those rows. ``implied_vol`` never raises for values,
+it returns NaN flags.
+
+Per-tick use: allocate ``GreeksBuffer.empty(n)`` once and call ``bsm_into(buf, ...)`` on every oracle
+tick with float64 1-D arrays (no copies are made) and scalar rates; below 16384 options the kernel
+runs on the calling thread only. First calls JIT-compile (cached on disk under risk/__pycache__).
+Threading: numba's OpenMP layer with OMP_WAIT_POLICY=PASSIVE (no spin-waiting), see _kernels.py.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ class GreeksBuffer:
 
 _KernelArg = NDArray[np.float64] | NDArray[np.bool_] | float
 _RATES = frozenset({"rate", "carry_yield"})
+_POSITIVE = frozenset({"spot", "forward", "strike", "t", "vol"})
 
 
 def _floats(name: str, value: ArrayLike) -> NDArray[np.float64]:
@@ -100,21 +108,35 @@ def _kernel_arg(arr: np.ndarray, shape: tuple[int, ...], scalar_ok: bool = False
     return np.ascontiguousarray(arr).reshape(-1)
 
 
+def _where(bad: NDArray[np.bool_]) -> tuple[tuple[int, ...], str]:
+    """Index of the first True and its ' at index ...' phrase (empty for 0-d inputs)."""
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return idx, (f" at index {idx[0] if len(idx) == 1 else idx}" if idx else "")
+
+
 def _explain_invalid(
     func: str, names: Sequence[str], arrays: Sequence[np.ndarray], shape: tuple[int, ...]
 ) -> str:
-    """Message for the first invalid input (only runs on the error path)."""
-    positive = {"spot", "forward", "strike", "t", "vol"}
-    for name, arr in zip(names, arrays, strict=True):
-        full = np.broadcast_to(arr, shape)
-        bad = ~np.isfinite(full)
-        if name in positive:
-            bad |= ~(full > 0.0)
+    """Message naming the first invalid input and where it is (only runs on the error path)."""
+    full = {n: np.broadcast_to(a, shape) for n, a in zip(names, arrays, strict=True)}
+    for name, arr in full.items():
+        positive = name in _POSITIVE
+        bad = ~np.isfinite(arr) | (~(arr > 0.0) if positive else False)
         if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            where = f" at index {idx if len(idx) != 1 else idx[0]}" if idx else ""
-            need = "finite and > 0" if name in positive else "finite"
-            return f"{func}: {name} must be {need}, got {full[idx]!r}{where}"
+            idx, where = _where(bad)
+            need = "finite and > 0" if positive else "finite"
+            return f"{func}: {name} must be {need}, got {float(arr[idx])!r}{where}"
+    underlying = "spot" if "spot" in full else "forward"
+    if underlying in full and "strike" in full:
+        with np.errstate(over="ignore", under="ignore"):
+            ratio = full[underlying] / full["strike"]
+        bad = ~(np.isfinite(ratio) & (ratio > 0.0))
+        if bad.any():
+            return f"{func}: {underlying}/strike over- or underflows in float64{_where(bad)[1]}"
+    if "vol" in full and "t" in full:
+        bad = ~(full["vol"] * np.sqrt(full["t"]) > 0.0)
+        if bad.any():
+            return f"{func}: vol * sqrt(t) underflows to 0 in float64{_where(bad)[1]}"
     return f"{func}: invalid input"
 
 
@@ -178,6 +200,16 @@ def black76(
     return _evaluate("black76", is_call, names, (forward, strike, t, rate, vol), forward_model=True)
 
 
+def _ready(value: object, n: int) -> bool:
+    """Already a float64 C-contiguous vector of length n: used as is (the per-tick common case)."""
+    return (
+        type(value) is np.ndarray
+        and value.dtype == np.float64
+        and value.shape == (n,)
+        and value.flags.c_contiguous
+    )
+
+
 def _into(
     func: str,
     out: GreeksBuffer,
@@ -187,16 +219,35 @@ def _into(
     validate: bool,
 ) -> GreeksBuffer:
     n = len(out)
-    call = _flags(is_call)
-    arrays = [_floats(nm, v) for nm, v in zip(names, values, strict=True)]
-    for nm, a in zip(("is_call", *names), (call, *arrays), strict=True):
-        if a.size != 1 and a.shape != (n,):
+    shape = (n,)
+    args: list[_KernelArg] = []
+    for nm, v in zip(names, values, strict=True):
+        if _ready(v, n):
+            args.append(v)  # type: ignore[arg-type]
+            continue
+        if nm in _RATES and type(v) is float:
+            args.append(v)
+            continue
+        a = _floats(nm, v)
+        if a.size != 1 and a.shape != shape:
             raise ValueError(
                 f"{func}: {nm} must be a scalar or have shape ({n},) like the buffer, got {a.shape}"
             )
-    shape = (n,)
-    args = [_kernel_arg(a, shape, nm in _RATES) for nm, a in zip(names, arrays, strict=True)]
-    c = _kernel_arg(call, shape)
+        args.append(_kernel_arg(a, shape, nm in _RATES))
+    if (
+        type(is_call) is np.ndarray
+        and is_call.dtype == np.bool_
+        and is_call.shape == shape
+        and is_call.flags.c_contiguous
+    ):
+        c: _KernelArg = is_call
+    else:
+        call = _flags(is_call)
+        if call.size != 1 and call.shape != shape:
+            raise ValueError(
+                f"{func}: is_call must be a scalar or have shape ({n},) like the buffer, got {call.shape}"
+            )
+        c = _kernel_arg(call, shape)
     if len(args) == 5:  # Black-76
         f, k, t, r, v = args
         nbad = _kernels.fast_greeks(c, f, k, t, r, r, v, out.price, out.delta, out.gamma, out.vega, out.theta)
@@ -204,6 +255,7 @@ def _into(
         s, k, t, r, q, v = args
         nbad = _kernels.fast_greeks(c, s, k, t, r, q, v, out.price, out.delta, out.gamma, out.vega, out.theta)
     if nbad and validate:
+        arrays = [_floats(nm, v) for nm, v in zip(names, values, strict=True)]
         raise ValueError(_explain_invalid(func, names, arrays, shape))
     return out
 

@@ -36,7 +36,11 @@ def _mp_black(call: bool, f: float, k: float, t: float, r: float, vol: float) ->
             p = disc * (K * mp.ncdf(-d2) - F * mp.ncdf(-d1))
             intrinsic, bound = disc * max(K - F, 0), disc * K
         vega = disc * F * mp.npdf(d1) * mp.sqrt(T)
-        well = p >= mp.mpf("1e-280") and (p - intrinsic) >= mp.mpf("1e-12") * p and (bound - p) >= mp.mpf("1e-12") * bound
+        well = (
+            p >= mp.mpf("1e-280")
+            and (p - intrinsic) >= mp.mpf("1e-12") * p
+            and (bound - p) >= mp.mpf("1e-12") * bound
+        )
         return float(p), float(vega), bool(well)
 
 
@@ -52,7 +56,12 @@ def _crypto_cases(n: int, seed: int) -> dict[str, np.ndarray]:
     fwd = np.exp(rng.uniform(math.log(1e-3), math.log(1e5), n))
     x = np.clip(rng.uniform(-6.0, 6.0, n) * vol * np.sqrt(t), -6.0, 6.0)
     return dict(
-        call=rng.random(n) < 0.5, fwd=fwd, strike=fwd * np.exp(-x), t=t, rate=rng.uniform(-0.02, 0.2, n), vol=vol
+        call=rng.random(n) < 0.5,
+        fwd=fwd,
+        strike=fwd * np.exp(-x),
+        t=t,
+        rate=rng.uniform(-0.02, 0.2, n),
+        vol=vol,
     )
 
 
