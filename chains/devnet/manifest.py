@@ -79,6 +79,15 @@ class ProcessEntry(_Frozen):
     cmdline: list[str]
 
 
+class SeedEntry(_Frozen):
+    """What `up --seed N` put on the devnet: the full report lives in ``report`` (seed.json beside the manifest)."""
+
+    report: str
+    wallets: int
+    seed: int
+    counts: dict[str, int] = Field(default_factory=dict)  # protocol → seeded accounts/covers/holders
+
+
 class Manifest(_Frozen):
     version: int = SCHEMA_VERSION
     status: Literal["starting", "running", "stopped"]
@@ -88,6 +97,7 @@ class Manifest(_Frozen):
     directory: str
     chains: dict[str, ChainEntry] = Field(default_factory=dict)
     processes: dict[str, ProcessEntry] = Field(default_factory=dict)
+    seed: SeedEntry | None = None
 
     def chain(self, name: str) -> ChainEntry:
         """The entry for chain ``name``, or a :class:`ManifestError` listing the chains present."""

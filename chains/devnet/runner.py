@@ -181,8 +181,20 @@ class Devnet:
         }
         own = public_argv(read_cmdline(os.getpid()) or [])
         processes["supervisor"] = ProcessEntry(pid=os.getpid(), cmdline=own)
+        seed = None
+        if self.seed_report is not None:
+            from chains.devnet.seed import SEED_FILE
+
+            seed = {
+                "report": str((self.spec.directory / SEED_FILE).resolve()),
+                "wallets": len(self.seed_report.get("wallets", [])),
+                "seed": int(self.seed_report.get("seed", 0)),
+                "counts": {k: int(v["count"]) for k, v in self.seed_report.items()
+                           if isinstance(v, dict) and isinstance(v.get("count"), int)},
+            }
         manifest = Manifest.model_validate(
             {
+                "seed": seed,
                 "status": status,
                 "started_at": started_at,
                 "supervisor_pid": os.getpid(),

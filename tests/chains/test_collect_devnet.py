@@ -187,6 +187,14 @@ async def test_collect_sees_every_seeded_position_with_the_seeded_totals(devnet:
             assert all(s.block >= c.block for s in c.accounts)
 
 
+def test_manifest_records_the_seeding(devnet: SeededDevnet) -> None:
+    seed = devnet.manifest.seed
+    assert seed is not None and (seed.wallets, seed.seed) == (12, 7)
+    assert Path(seed.report) == (devnet.directory / "seed.json").resolve()
+    for protocol in ("vault_options", "portfolio_margin", "option_amm", "cover_market", "solana"):
+        assert seed.counts[protocol] == devnet.report[protocol]["count"] > 0
+
+
 def test_inspect_positions_json_matches_collect(devnet: SeededDevnet) -> None:
     code, rows = inspect_json(devnet.directory, "positions")
     assert code == 0
