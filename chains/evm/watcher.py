@@ -25,6 +25,8 @@ from chains.evm.rpc import RpcTransportError
 from chains.stream import EventStream
 
 LogHandler = Callable[[list[dict[str, Any]], int], Awaitable[Sequence[ChainEvent]]]
+# (common ancestor, new head) → events re-reading whatever the replaced blocks had touched
+ReorgHandler = Callable[[int, int], Awaitable[Sequence[ChainEvent]]]
 
 
 @dataclass
@@ -37,6 +39,7 @@ class LogFilter:
     handler: LogHandler
     next_block: int = 0
     events_read: int = field(default=0)
+    on_reorg: ReorgHandler | None = None
 
 
 class ChainWatcher:
@@ -149,6 +152,20 @@ class ChainWatcher:
         heads = [e for e in events if isinstance(e, NewHead)]
         if heads:
             await self._read_logs(heads[-1].number)
+        reorgs = [e for e in events if isinstance(e, Reorg)]
+        if reorgs and heads:
+            await self._reread_after_reorg(min(r.common_ancestor for r in reorgs), heads[-1].number)
+
+    async def _reread_after_reorg(self, ancestor: int, head: int) -> None:
+        """Logs of the new branch were read above; state touched only by the replaced blocks is re-read here,
+        so downstream ends up with what the new chain says (a reorged-away deposit disappears)."""
+        for flt in self.filters:
+            if flt.on_reorg is None:
+                continue
+            try:
+                self._publish(await flt.on_reorg(ancestor, head))
+            except Exception as exc:
+                self.log.exception("reorg re-read {f} failed: {e}", f=flt.name, e=type(exc).__name__)
 
     async def _read_logs(self, to_block: int) -> None:
         for flt in self.filters:

@@ -51,10 +51,15 @@ class AssetResolver:
 ReadFn = Callable[[Sequence[str], int], Awaitable[list[AccountState]]]
 
 
+REORG_MEMORY_BLOCKS = 256  # how far back a reorg can still be answered with a targeted re-read
+
+
 def account_log_filter(name: str, address: str, topics: Sequence[str], protocol: str, chain: str, read: ReadFn,
                        from_block: int, on_log: Callable[[dict[str, Any]], None] | None = None) -> LogFilter:
     """Any of `topics` from `address` names an account in topic1; the accounts a range touched are re-read at
     the range's last block and published as PositionChanged (state, not deltas: replays are harmless)."""
+
+    touched: dict[int, set[str]] = {}  # block → accounts its logs named (to re-read if that block is reorged)
 
     async def handler(logs: list[dict[str, Any]], end: int) -> list[ChainEvent]:
         ids: list[str] = []
@@ -65,10 +70,23 @@ def account_log_filter(name: str, address: str, topics: Sequence[str], protocol:
             if on_log is not None:
                 on_log(log)
             aid = str(word_int(t[1], f"{name} log"))
+            block = log.get("blockNumber")
+            if block is not None:
+                touched.setdefault(int(str(block), 16) if isinstance(block, str) else int(block), set()).add(aid)
             if aid not in ids:
                 ids.append(aid)
+        for old in [b for b in touched if b < end - REORG_MEMORY_BLOCKS]:
+            del touched[old]
         if not ids:
             return []
         return [PositionChanged(chain, protocol, s, s.positions, s.block) for s in await read(ids, end)]
 
-    return LogFilter(name, [address], [list(topics)], handler, from_block)
+    async def on_reorg(ancestor: int, head: int) -> list[ChainEvent]:
+        ids = sorted({aid for b, accounts in touched.items() if b > ancestor for aid in accounts})
+        for b in [b for b in touched if b > ancestor]:
+            del touched[b]
+        if not ids:
+            return []
+        return [PositionChanged(chain, protocol, s, s.positions, s.block) for s in await read(ids, head)]
+
+    return LogFilter(name, [address], [list(topics)], handler, from_block, on_reorg=on_reorg)
