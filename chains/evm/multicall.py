@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from eth_abi import decode, encode
 from eth_utils import keccak
 
-from chains.evm.rpc import RawRpc, RpcFailure
+from chains.evm.rpc import JsonRpc, RpcFailure
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
 _AGGREGATE3 = keccak(text="aggregate3((address,bool,bytes)[])")[:4]
@@ -36,20 +36,91 @@ class MulticallError(RuntimeError):
 
 
 def encode_aggregate3(calls: Sequence[Call]) -> str:
+    """Reference encoding through eth_abi (the fast codec below is tested byte-identical to it)."""
     body = encode(["(address,bool,bytes)[]"], [[(c.target, True, c.data) for c in calls]])
     return "0x" + (_AGGREGATE3 + body).hex()
 
 
 def decode_aggregate3(result_hex: str) -> list[CallResult]:
+    """Reference strict decoding through eth_abi."""
     raw = bytes.fromhex(result_hex.removeprefix("0x"))
     (items,) = decode(["(bool,bytes)[]"], raw)
     return [CallResult(bool(ok), bytes(data)) for ok, data in items]
 
 
+# ---- fast codec: the aggregate3 layout is fixed, so at 10k accounts (~20k inner calls) a hand-written codec
+# saves ~1.5 s of eth_abi's generic machinery per read. Full bounds checks; any surprise defers to eth_abi.
+_W = 32
+
+
+def _u(n: int) -> bytes:
+    return n.to_bytes(_W, "big")
+
+
+def encode_aggregate3_fast(calls: Sequence[Call]) -> str:
+    """Byte-identical to eth_abi's encoding of aggregate3 with allowFailure = true for every call."""
+    n = len(calls)
+    heads: list[bytes] = []
+    tails: list[bytes] = []
+    offset = n * _W
+    for c in calls:
+        target = bytes.fromhex(c.target[2:] if c.target.startswith("0x") else c.target)
+        if len(target) != 20:
+            raise ValueError(f"multicall target {c.target!r} is not a 20-byte address")
+        pad = (-len(c.data)) % _W
+        elem = b"".join((bytes(12) + target, _u(1), _u(3 * _W), _u(len(c.data)), c.data, bytes(pad)))
+        heads.append(_u(offset))
+        tails.append(elem)
+        offset += len(elem)
+    body = b"".join((_u(_W), _u(n), *heads, *tails))
+    return "0x" + (_AGGREGATE3 + body).hex()
+
+
+def decode_aggregate3_fast(result_hex: str) -> list[CallResult]:
+    """Parse `(bool,bytes)[]`; any layout surprise defers to eth_abi's strict decoder."""
+    raw = bytes.fromhex(result_hex.removeprefix("0x"))
+    try:
+        return _parse(raw)
+    except (IndexError, ValueError):
+        return decode_aggregate3(result_hex)
+
+
+def _word(raw: bytes, at: int) -> int:
+    if at < 0 or at + _W > len(raw):
+        raise IndexError("word out of bounds")
+    return int.from_bytes(raw[at:at + _W], "big")
+
+
+def _parse(raw: bytes) -> list[CallResult]:
+    arr = _word(raw, 0)
+    n = _word(raw, arr)
+    base = arr + _W
+    if n * _W > len(raw):
+        raise ValueError("length beyond data")
+    out: list[CallResult] = []
+    end_max = 0
+    for i in range(n):
+        elem = base + _word(raw, base + i * _W)
+        ok = _word(raw, elem)
+        if ok > 1:
+            raise ValueError("bool not 0/1")
+        dpos = elem + _word(raw, elem + _W)
+        length = _word(raw, dpos)
+        start = dpos + _W
+        stop = start + length
+        if stop > len(raw) or any(raw[stop:start + length + (-length) % _W]):
+            raise ValueError("bytes out of bounds or dirty padding")
+        out.append(CallResult(ok == 1, raw[start:stop]))
+        end_max = max(end_max, start + length + (-length) % _W)
+    if arr != _W or (n and end_max != len(raw)):
+        raise ValueError("non-canonical layout")
+    return out
+
+
 class MulticallReader:
     """Adaptive-batch Multicall3 reader over one RPC endpoint."""
 
-    def __init__(self, rpc: RawRpc, batch_size: int = 500, min_batch: int = 1, max_batch: int = 2000,
+    def __init__(self, rpc: JsonRpc, batch_size: int = 500, min_batch: int = 1, max_batch: int = 2000,
                  address: str = MULTICALL3) -> None:
         self.rpc = rpc
         self.batch_size = batch_size
@@ -82,8 +153,8 @@ class MulticallReader:
 
     async def _try(self, chunk: Sequence[Call], tag: str) -> list[CallResult] | None:
         self.round_trips += 1
-        reply = await self.rpc.request("eth_call", [{"to": self.address, "data": encode_aggregate3(chunk)}, tag])
+        reply = await self.rpc.request("eth_call", [{"to": self.address, "data": encode_aggregate3_fast(chunk)}, tag])
         if isinstance(reply, RpcFailure) or not isinstance(reply, str):
             return None
-        decoded = decode_aggregate3(reply)
+        decoded = decode_aggregate3_fast(reply)
         return decoded if len(decoded) == len(chunk) else None

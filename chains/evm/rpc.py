@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from web3 import AsyncWeb3
 
@@ -22,6 +22,14 @@ class RpcFailure:
     code: int
     message: str
     data: str = ""
+
+
+class JsonRpc(Protocol):
+    """What readers need from an endpoint: `RawRpc(w3)` and `EndpointPool(urls)` both satisfy it."""
+
+    async def request(self, method: str, params: Sequence[Any]) -> Any | RpcFailure: ...
+
+    async def expect(self, method: str, params: Sequence[Any]) -> Any: ...
 
 
 class RpcTransportError(RuntimeError):

@@ -12,17 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from chains.evm.rpc import RpcFailure
+from chains.evm.rpc import JsonRpc
 from chains.evm.watcher import LogFilter
 from chains.model import AccountState, OracleQuote, VolSlice
 
-
-class Rpc(Protocol):
-    """What adapters need from an endpoint: `RawRpc(w3)` and `EndpointPool(urls)` both satisfy it."""
-
-    async def request(self, method: str, params: Sequence[Any]) -> Any | RpcFailure: ...
-
-    async def expect(self, method: str, params: Sequence[Any]) -> Any: ...
+Rpc = JsonRpc  # what adapters need from an endpoint: `RawRpc(w3)` and `EndpointPool(urls)` both satisfy it
 
 
 class AdapterError(RuntimeError):

@@ -25,7 +25,6 @@ from chains.protocols.abi import decode_exact, encode_call, encode_uint_call, se
 from chains.protocols.base import AdapterError, CallData, DecodeError, Discovery, OracleReadings, Rpc
 from chains.protocols.blocks import head_number, resolve_block, scan_logs
 from chains.protocols.common import require_ok
-from chains.protocols.multicall_codec import FastMulticallReader
 
 PROTOCOL = "cover_market"
 COVER_BOUGHT = topic("CoverBought(uint256,address,address,uint64,address,uint256,uint256,uint64,uint64)")
@@ -162,7 +161,7 @@ class CoverMarketAdapter:
         self.address = to_checksum_address(address)
         self.deploy_block = deploy_block
         self.entities = {k.lower(): v for k, v in (entities or {}).items()}
-        self.multicall = multicall or FastMulticallReader(rpc)  # type: ignore[arg-type]
+        self.multicall = multicall or MulticallReader(rpc)
         self.log_chunk = log_chunk
         self.decimals = usdc_decimals
         self.cursor = deploy_block

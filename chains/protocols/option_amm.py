@@ -41,7 +41,6 @@ from chains.protocols.abi import (
 from chains.protocols.base import AdapterError, CallData, DecodeError, Discovery, OracleReadings, Rpc
 from chains.protocols.blocks import head_number, resolve_block, scan_logs
 from chains.protocols.common import require_ok
-from chains.protocols.multicall_codec import FastMulticallReader
 from chains.protocols.oracles import ChainlinkFeed, OracleReader, OracleSet, VolFeedSpec
 
 PROTOCOL = "option_amm"
@@ -95,7 +94,7 @@ class OptionAmmAdapter:
         self.deploy_block = deploy_block
         self.asset = asset
         self.entities = {k.lower(): v for k, v in (entities or {}).items()}
-        self.multicall = multicall or FastMulticallReader(rpc)  # type: ignore[arg-type]
+        self.multicall = multicall or MulticallReader(rpc)
         self.log_chunk = log_chunk
         self.cursor = deploy_block
         self.tokens: tuple[str, str] | None = None  # (usdc, weth)

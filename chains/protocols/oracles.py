@@ -39,7 +39,6 @@ from chains.protocols.base import (
     SequencerStatus,
 )
 from chains.protocols.blocks import resolve_block
-from chains.protocols.multicall_codec import FastMulticallReader
 
 LATEST_ROUND = selector("latestRoundData()")
 DECIMALS = selector("decimals()")
@@ -239,7 +238,7 @@ class OracleReader:
 
     def __post_init__(self) -> None:
         if self.multicall is None:
-            self.multicall = FastMulticallReader(self.rpc)  # type: ignore[arg-type]
+            self.multicall = MulticallReader(self.rpc)
 
     async def read(self, block: int | str = "latest") -> OracleReadings:
         ref = await resolve_block(self.rpc, block)

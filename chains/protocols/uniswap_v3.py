@@ -28,7 +28,6 @@ from chains.protocols.base import (
     Rpc,
 )
 from chains.protocols.blocks import resolve_block
-from chains.protocols.multicall_codec import FastMulticallReader
 
 PROTOCOL = "uniswap_v3"
 _SLOT0_T = ("uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool")
@@ -134,7 +133,7 @@ class UniswapV3Adapter:
         self.router = to_checksum_address(router)
         self.quoter = to_checksum_address(quoter)
         self.pools = tuple(pools)
-        self.multicall = multicall or FastMulticallReader(rpc)  # type: ignore[arg-type]
+        self.multicall = multicall or MulticallReader(rpc)
 
     async def discover(self, from_block: int | None = None, to_block: int | None = None) -> Discovery:
         start = from_block or 0

@@ -46,7 +46,6 @@ from chains.protocols.abi import (
 from chains.protocols.base import AdapterError, CallData, DecodeError, Discovery, OracleReadings, Rpc
 from chains.protocols.blocks import head_number, resolve_block, scan_logs
 from chains.protocols.common import AssetResolver, account_log_filter, require_ok
-from chains.protocols.multicall_codec import FastMulticallReader
 from chains.protocols.oracles import ChainlinkFeed, OracleReader, OracleSet
 
 PROTOCOL = "vault_options"
@@ -208,7 +207,7 @@ class VaultOptionsAdapter:
         self.address = to_checksum_address(address)
         self.deploy_block = deploy_block
         self.entities = {k.lower(): v for k, v in (entities or {}).items()}
-        self.multicall = multicall or FastMulticallReader(rpc)  # type: ignore[arg-type]
+        self.multicall = multicall or MulticallReader(rpc)
         self.log_chunk = log_chunk
         self.cursor = deploy_block
         self.owners: dict[str, str] = {}  # vault id -> owner, from VaultOpened logs

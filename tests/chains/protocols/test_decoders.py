@@ -251,8 +251,7 @@ items_st = st.lists(st.tuples(st.booleans(), st.binary(max_size=80)), max_size=6
 def test_fast_aggregate3_codec_matches_eth_abi(items: list[tuple[bool, bytes]], data) -> None:
     from eth_abi import decode as abi_decode
 
-    from chains.evm.multicall import Call, encode_aggregate3
-    from chains.protocols.multicall_codec import decode_aggregate3_fast, encode_aggregate3_fast
+    from chains.evm.multicall import Call, decode_aggregate3_fast, encode_aggregate3, encode_aggregate3_fast
 
     calls = [Call("0x" + bytes([i + 1]) .hex() * 20, d) for i, (_, d) in enumerate(items)]
     assert encode_aggregate3_fast(calls) == encode_aggregate3(calls)
