@@ -30,6 +30,7 @@ demo: setup
 
 # Default suite: forge tests, then Python tests against real anvil / Solana endpoint / broker processes.
 test: setup
+	$(VENV)/bin/ruff check bots chains risk tests bench
 	$(FORGE) test
 	$(PY) -m pytest -q
 
