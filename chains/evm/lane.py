@@ -285,13 +285,26 @@ class EvmLane:
 
     async def _monitor_once(self) -> None:
         latest, _pending = await self.rpc.nonce_counts(self.signer.address)
-        for flight in sorted(self._inflight.values(), key=lambda f: f.nonce):
+        flights = sorted(self._inflight.values(), key=lambda f: f.nonce)
+        for flight in flights:
             await self._watch_inflight(flight, latest)
+        self._claim_gap(latest, flights)
         if self._mined:
             head = await self.rpc.head()
             for intent_id, block in list(self._mined.items()):
                 await self._confirm_or_reverify(intent_id, block, head)
         await self._fill_free_slots()
+
+    def _claim_gap(self, latest: int, flights: list[_Inflight]) -> None:
+        """Our queue waits on a nonce none of our in-flight txs holds (lost or never broadcast): free it, so the
+        next action or a NOOP fills it instead of everything behind it stalling forever."""
+        if not flights or flights[0].nonce <= latest or latest in self._free_slots:
+            return
+        if any(f.nonce == latest for f in self._inflight.values()):
+            return
+        self._free_slots[latest] = (flights[0].last_quote, time.monotonic())
+        self.log.warning("nonce {n} has no transaction in flight; freeing it for the next action or a NOOP",
+                         n=latest)
 
     async def _watch_inflight(self, flight: _Inflight, latest: int) -> None:
         attempts = await self.journal.attempts(flight.intent_id)
@@ -308,6 +321,11 @@ class EvmLane:
             intent = await self.journal.get_by_id(flight.intent_id)
             if intent is not None:
                 await self._queue.put(intent.key)
+            return
+        if flight.nonce > latest:
+            # Blocked behind an earlier nonce: bumping it cannot help and would burn its bump budget. Its clock
+            # restarts so it gets the full interval once it is at the head of the queue.
+            flight.last_sent_at = time.monotonic()
             return
         if time.monotonic() - flight.last_sent_at < self.policy.bump_after_s:
             return

@@ -305,3 +305,40 @@ async def test_signer_key_never_reaches_logs_or_journal(manual: Env, tmp_path: P
     dump = "\n".join(db.iterdump()).lower()
     db.close()
     assert key_hex not in dump
+
+
+async def test_transaction_lost_from_the_pool_is_noticed_and_the_queue_recovers(manual: Env) -> None:
+    """A tx vanishes from the node's pool (what anvil's 'queued forever' and real mempool evictions look like):
+    later nonces sit behind the gap until the lane notices the stall and re-sends that nonce."""
+    lane = await manual.lane(LanePolicy(bump_after_s=0.5, max_bumps=10, poll_interval_s=0.05))
+    for i in range(5):
+        await lane.submit(_transfer(f"q:{i}", 1))
+    sent = [await lane.wait_final(f"q:{i}", states=frozenset({IntentState.SENT}), timeout=10) for i in range(5)]
+    assert [s.nonce for s in sent] == [0, 1, 2, 3, 4]
+    lost = sent[2]
+    assert lost.id is not None
+    lost_hash = (await manual.journal.attempts(lost.id))[-1].tx_hash
+    await manual.rpc("anvil_dropTransaction", lost_hash)
+    assert await manual.rpc("eth_getTransactionByHash", lost_hash) is None
+    await manual.rpc("evm_mine")
+    assert await _nonce(manual, lane.signer.address) == 2  # nonces 3 and 4 wait behind the gap
+    while len(await manual.journal.attempts(lost.id)) < 4:  # the lane keeps re-sending nonce 2 (bumped)
+        await asyncio.sleep(0.05)
+
+    async def miner() -> None:  # blocks resume (one every 0.2 s)
+        while True:
+            await manual.rpc("evm_mine")
+            await asyncio.sleep(0.2)
+
+    mining = asyncio.create_task(miner())
+    try:
+        finals = [await lane.wait_final(f"q:{i}", timeout=15) for i in range(5)]
+    finally:
+        mining.cancel()
+    assert all(f.state == IntentState.CONFIRMED for f in finals)
+    assert await _nonce(manual, lane.signer.address) == 5
+    assert int(str(await manual.rpc("eth_getBalance", RECIPIENT, "latest")), 16) == 5
+    for blocked in sent[3:]:
+        # while queued behind the gap (≥ 3 bump intervals) they were not bumped — it cannot help and burns the
+        # budget; at most one bump once at the head of the queue (anvil may keep a promoted tx 'queued')
+        assert blocked.id is not None and len(await manual.journal.attempts(blocked.id)) <= 2
