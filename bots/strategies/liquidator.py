@@ -60,6 +60,10 @@ class VaultCandidate:
     short_amount: float  # options
     option_mark: float  # risk-core mark per option: what the liquidator's freshly minted short costs
     gas_units: int = 600_000
+    # exact chain figures the call is built from (0 = unknown; the builder then refuses the intent)
+    series_id: int = 0
+    short_units: int = 0  # option base units to mint and burn against the target
+    mint_collateral_units: int = 0  # collateral base units the keeper's fresh vault needs to stay safe
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,8 @@ def decide_vault(c: VaultCandidate, state: LiquidatorState, params: LiquidatorPa
     return ActionIntent(BOT, "mint_and_liquidate", c.chain, c.protocol, target, key, profit, received, gas_native,
                         Urgency.URGENT, reasons, MappingProxyType(
                             {"owner": c.owner, "vault_id": c.vault_id, "round_id": c.round_id,
-                             "amount": c.short_amount}))
+                             "amount": c.short_amount, "series_id": c.series_id, "short_units": c.short_units,
+                             "mint_collateral_units": c.mint_collateral_units}))
 
 
 def decide_pm(c: PMCandidate, state: LiquidatorState, params: LiquidatorParams) -> ActionIntent | Skip:

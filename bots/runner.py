@@ -1,0 +1,392 @@
+"""`rtrm run`: assemble a running keeper from a Config — endpoints, adapters, state sources, call builder, lanes,
+store, bus — around `bots.engine.Engine`.
+
+Why one assembly module: everything here is wiring with no decisions of its own, so a reader sees in one place
+which adapter feeds which bot and which lane sends for which chain. The keeper's key only ever comes from the
+environment variable (or keystore) named in `[signers.*]`. On a devnet (`[devnet] manifest` set) the engine's
+clock is the chains' block time, because the driver warps time and oracle ages are judged in chain time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+from loguru import logger
+from web3 import AsyncWeb3
+from web3.providers import AsyncHTTPProvider
+
+from bots.broker import LocalBroker
+from bots.bus import Bus, bus_from_config
+from bots.config import Config, SignerConfig
+from bots.engine import BookFeed, BotSpec, CallSpec, Engine
+from bots.guards import SequencerStatus
+from bots.journal import FINAL, IntentState, Journal
+from bots.sources.evm import Head, call, head
+from bots.sources.liquidator import LiquidatorSource
+from bots.sources.portfolio import PMSource
+from bots.sources.vault import VaultSource
+from bots.store import Store
+from bots.strategies import liquidator
+from bots.strategies.intents import ActionIntent
+from chains.events import OracleUpdate, PositionChanged
+from chains.evm.endpoints import EndpointPool
+from chains.evm.lane import ActionRequest, EvmLane, LanePolicy
+from chains.evm.signer import Signer, signer_from_env, signer_from_keystore
+from chains.model import AccountState, OracleQuote
+from chains.protocols.abi import decode_exact, encode_call, selector
+from chains.protocols.base import AdapterError, ProtocolAdapter
+from chains.protocols.portfolio_margin import PortfolioMarginAdapter
+from chains.protocols.registry import create_adapter
+from chains.protocols.vault_options import VaultOptionsAdapter
+
+MAX_UINT = 2**256 - 1
+WAD = 10**18
+SEQUENCER_FEED = "SequencerUptimeFeed"  # manifest / `addresses` name of a chain's L2 uptime feed
+# contract name in the devnet manifest / `addresses` table → the adapter's `address` key
+MAIN_CONTRACT = {"vault_options": "VaultOptions", "portfolio_margin": "PortfolioMargin", "option_amm": "OptionAMM",
+                 "cover_market": "CoverMarket"}
+
+
+class RunnerError(RuntimeError):
+    """The config cannot be turned into a running keeper; the message names the section at fault."""
+
+
+class ChainClock:
+    """'Now' as the chains see it: the newest block time observed plus wall time elapsed since it was seen."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def observe(self, chain: str, head: Head) -> None:
+        self._seen[chain] = (head.timestamp, time.monotonic())
+
+    def __call__(self) -> datetime:
+        if not self._seen:
+            return datetime.now(UTC)
+        now = max(ts + (time.monotonic() - at) for ts, at in self._seen.values())
+        return datetime.fromtimestamp(now, UTC)
+
+
+class AdapterCallBuilder:
+    """Intents → call data through the adapters' own builders (exact integers only; floats never reach a call)."""
+
+    def __init__(self, adapters: Mapping[str, ProtocolAdapter], bidder_accounts: Mapping[str, int] | None = None,
+                 price_slack: Decimal = Decimal("0.01")) -> None:
+        self.adapters = dict(adapters)  # protocol name (config key) → adapter
+        self.bidder_accounts = dict(bidder_accounts or {})  # PortfolioMargin protocol → the keeper's subaccount
+        self.price_slack = price_slack  # a solvent bid pays at most (1 + slack) × the decided price
+
+    def build(self, intent: ActionIntent) -> CallSpec:
+        adapter = self.adapters.get(intent.protocol)
+        if adapter is None:
+            raise LookupError(f"{intent.key}: no adapter for protocol {intent.protocol!r}")
+        p = intent.params
+        if intent.kind == "mint_and_liquidate" and isinstance(adapter, VaultOptionsAdapter):
+            need = {k: int(p.get(k, 0)) for k in ("series_id", "short_units", "mint_collateral_units")}
+            missing = [k for k, v in need.items() if v <= 0]
+            if missing:
+                raise ValueError(f"{intent.key}: cannot build mint_and_liquidate without {', '.join(missing)}")
+            cd = adapter.mint_and_liquidate(int(p["vault_id"]), need["mint_collateral_units"], need["series_id"],
+                                            need["short_units"], int(p["round_id"]))
+            return CallSpec(cd.to, "0x" + cd.data.hex(), cd.value)
+        if isinstance(adapter, PortfolioMarginAdapter) and intent.kind in ("start_auction", "bid"):
+            account = int(p["account_id"])
+            if intent.kind == "start_auction":
+                cd = adapter.start_auction(account)
+            else:
+                bidder = self.bidder_accounts.get(intent.protocol)
+                if bidder is None:
+                    raise LookupError(f"{intent.key}: the keeper has no bidder subaccount on {intent.protocol}")
+                # float fraction → 1e18 int, shaved so rounding never exceeds the contract's exact maximum; all of
+                # it stays exact (an insolvent auction ends only once everything was taken)
+                f = Decimal(repr(float(p["fraction"])))
+                fraction = WAD if f >= 1 else int(f * (1 - Decimal("1e-9")) * WAD)
+                insolvent = "insolvent" in " ".join(intent.reasons)
+                limit = 0 if insolvent else int(intent.notional_usd * (1 + self.price_slack) * WAD)
+                cd = adapter.bid(account, bidder, fraction, limit)
+            return CallSpec(cd.to, "0x" + cd.data.hex(), cd.value)
+        raise LookupError(f"{intent.key}: no builder for {intent.kind!r} on {type(adapter).__name__}")
+
+
+def load_signer(name: str, cfg: SignerConfig, environ: Mapping[str, str] | None = None) -> Signer:
+    env = dict(os.environ if environ is None else environ)
+    if cfg.env is not None:
+        return signer_from_env(cfg.env, env)
+    if cfg.keystore is not None and cfg.password_env is not None:
+        return signer_from_keystore(cfg.keystore, cfg.password_env, env)
+    raise RunnerError(f"signers.{name}: needs `env` or `keystore` + `password_env`")
+
+
+def adapter_config(config: Config, name: str) -> dict[str, Any]:
+    """The registry's adapter config for `[protocols.<name>]`: the main contract's address and entity map."""
+    proto = config.protocols[name]
+    main = MAIN_CONTRACT.get(proto.kind)
+    address = proto.addresses.get("address") or (proto.addresses.get(main) if main else None)
+    if not address:
+        raise RunnerError(f"protocols.{name}.addresses: needs {main or 'address'} (or from_manifest = true)")
+    entities = {a: ent for ent, e in config.entities.items() for a in e.addresses.get(proto.chain, [])}
+    return {"address": address, "entities": entities}
+
+
+@dataclass
+class Runtime:
+    """A keeper assembled from a Config. `start()`, then `engine` runs the bots; `stop()` releases everything."""
+
+    config: Config
+    config_path: Path | None = None
+    environ: Mapping[str, str] | None = None
+    use_bus: bool = True
+    clock: ChainClock | None = None
+    vol: float = 0.6
+    lane_policy: LanePolicy | None = None
+    pools: dict[str, EndpointPool] = field(default_factory=dict)
+    adapters: dict[str, ProtocolAdapter] = field(default_factory=dict)
+    lanes: dict[str, EvmLane] = field(default_factory=dict)
+    signer: Signer | None = None
+    journal: Journal | None = None
+    store: Store | None = None
+    bus: Bus | None = None
+    broker: LocalBroker | None = None
+    engine: Engine | None = None
+    liquidator_source: LiquidatorSource | None = None
+    pm_deposit_usdc: int = 1_000_000  # whole USDC the keeper's fresh PortfolioMargin bidder account starts with
+    bidder_accounts: dict[str, int] = field(default_factory=dict)
+    _w3s: list[AsyncWeb3] = field(default_factory=list)
+    _last_quote: dict[tuple[str, str, str], OracleQuote] = field(default_factory=dict)
+    _applied: dict[tuple[str, str, str], int] = field(default_factory=dict)  # account → block in the book
+
+    async def start(self, **engine_kw: Any) -> Runtime:
+        cfg = self.config
+        if self.clock is None and cfg.devnet.manifest is not None:
+            self.clock = ChainClock()
+        self.journal = await Journal(cfg.storage.url).open()
+        self.store = await Store(engine=self.journal.engine).open()
+        for chain, cc in cfg.chains.items():
+            if cc.kind == "evm":
+                self.pools[chain] = EndpointPool(cc.rpc_urls)
+        bots: list[BotSpec] = []
+        liq = cfg.bots.get("liquidator")
+        if liq is not None and liq.enabled:
+            bots.append(await self._liquidator(liq.signer))
+        for name, bcfg in cfg.bots.configured().items():
+            if name != "liquidator" and bcfg.enabled:
+                logger.warning("bot {} is configured but `rtrm run` does not wire it yet; it will not run", name)
+        if self.use_bus:
+            self.bus, self.broker, _ = await bus_from_config(cfg.mqtt.url, prefix=cfg.mqtt.topic_prefix,
+                                                             buffer_size=cfg.mqtt.buffer_size)
+        for lane in self.lanes.values():
+            await lane.start()
+        if not cfg.dry_run:
+            await self._prepare_allowances()
+            await self._prepare_bidder_accounts()
+        kw: dict[str, Any] = {"bus": self.bus, "config_path": self.config_path}
+        if self.clock is not None:
+            for chain, pool in self.pools.items():  # primed: the first tick must already judge in chain time
+                self.clock.observe(chain, await head(pool))
+            kw["clock"] = self.clock
+        now = (self.clock or ChainClock())()
+        book = BookFeed(now.timestamp(), vol=self.vol, entity_of=self._entity_of())
+        self.engine = Engine(cfg, self.store, self.journal, bots, executors=dict(self.lanes),
+                             builder=AdapterCallBuilder(self.adapters, self.bidder_accounts), book=book, **kw)
+        await self.engine.start(**engine_kw)
+        return self
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.stop()
+        for lane in self.lanes.values():
+            await lane.stop()
+        if self.bus is not None:
+            await self.bus.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        for pool in self.pools.values():
+            with contextlib.suppress(Exception):
+                await pool.close()
+        for w3 in self._w3s:
+            with contextlib.suppress(Exception):
+                await w3.provider.disconnect()
+        if self.journal is not None:
+            await self.journal.close()
+
+    async def run_until(self, stop: asyncio.Event, **engine_kw: Any) -> None:
+        """Start, run until `stop` is set, stop — releasing whatever was opened even when start fails midway."""
+        try:
+            await self.start(**engine_kw)
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    async def explain(self, bot: str = "liquidator") -> list[str]:
+        """One fresh decision of `bot`, as text: every intent and every skip with its reason (diagnostics)."""
+        if self.engine is None:
+            return ["not started"]
+        spec = self.engine.bots[bot]
+        cfg = self.config.bots.get(bot)
+        state = await spec.source(self.engine.clock())
+        decision = spec.decide(state, cfg.protocols if cfg is not None else {})
+        problems = self.liquidator_source.problems if self.liquidator_source is not None else []
+        return ([f"intent {i.key}: {'; '.join(i.reasons)}" for i in decision.intents]
+                + [f"skip {s.target}: {s.reason}" for s in decision.skipped] + [f"problem {p}" for p in problems])
+
+    # ------------------------------------------------------------------ assembly
+    async def _liquidator(self, signer_name: str | None) -> BotSpec:
+        cfg = self.config
+        liq = cfg.bots["liquidator"]
+        if signer_name is None:
+            raise RunnerError("bots.liquidator.signer: the liquidator needs a signer to act")
+        self.signer = load_signer(signer_name, cfg.signers[signer_name], self.environ)
+        own = frozenset({self.signer.address.lower()})
+        vault_sources: list[VaultSource] = []
+        pm_sources: list[PMSource] = []
+        for pname, params in liq.protocols.items():
+            if not params.enabled:
+                continue
+            proto = cfg.protocols[pname]
+            if proto.kind not in ("vault_options", "portfolio_margin"):
+                logger.warning("liquidator: protocol {} ({}) is not wired in `rtrm run` yet; skipped", pname,
+                               proto.kind)
+                continue
+            adapter = self._adapter(pname)
+            if isinstance(adapter, VaultOptionsAdapter):
+                vault_sources.append(VaultSource(adapter, self.pools[proto.chain], vol=self.vol, exclude_owners=own))
+            elif isinstance(adapter, PortfolioMarginAdapter):
+                pm_sources.append(PMSource(adapter, self.pools[proto.chain], vol=self.vol, exclude_owners=own))
+            self._lane(proto.chain)
+        self.liquidator_source = LiquidatorSource(
+            rpcs=self.pools, vaults=vault_sources, portfolios=pm_sources, store=self.store,
+            last_action=lambda: self.engine.last_action if self.engine is not None else {},
+            sequencer_feeds=self._sequencer_feeds(), observe_sequencer=self._observe_sequencer,
+            observe=self._observe, observe_states=self._observe_states, on_head=self.clock.observe if self.clock is not None else None)
+        return BotSpec("liquidator", liquidator.decide, self.liquidator_source)
+
+    def _entity_of(self) -> dict[str, str]:
+        """Address → entity for the risk book; the keeper's signer joins the `keeper = true` entity (else
+        "keeper"), so positions it inherits from liquidations are risk-managed as its own."""
+        out = {a.lower(): name for name, e in self.config.entities.items() for addrs in e.addresses.values()
+               for a in addrs}
+        if self.signer is not None:
+            keeper = next((n for n, e in self.config.entities.items() if e.keeper), "keeper")
+            out.setdefault(self.signer.address.lower(), keeper)
+        return out
+
+    def _adapter(self, pname: str) -> ProtocolAdapter:
+        if pname not in self.adapters:
+            proto = self.config.protocols[pname]
+            try:
+                acfg = adapter_config(self.config, pname)
+                acfg["entities"] = {**acfg["entities"], **self._entity_of()}  # the keeper's own positions too
+                self.adapters[pname] = create_adapter(proto.kind, proto.chain, self.pools[proto.chain], acfg)
+            except AdapterError as exc:
+                raise RunnerError(f"protocols.{pname}: {exc}") from exc
+        return self.adapters[pname]
+
+    def _lane(self, chain: str) -> EvmLane:
+        if chain not in self.lanes:
+            assert self.signer is not None and self.journal is not None
+            cc = self.config.chains[chain]
+            w3 = AsyncWeb3(AsyncHTTPProvider(cc.rpc_urls[0]))
+            self._w3s.append(w3)
+            policy = self.lane_policy or LanePolicy(confirmations=max(cc.confirmations, 1))
+            self.lanes[chain] = EvmLane(w3, self.signer, chain, int(cc.chain_id or 0), self.journal, policy=policy)
+        return self.lanes[chain]
+
+    async def _observe(self, quote: OracleQuote) -> None:
+        """New readings only go to the engine (guards, store, bus); the same round twice is not a new quote."""
+        qid = (quote.source.value, quote.asset.value, quote.chain)
+        prev = self._last_quote.get(qid)
+        if prev is not None and (prev.price, prev.publish_time) == (quote.price, quote.publish_time):
+            return
+        self._last_quote[qid] = quote
+        if self.engine is not None:
+            await self.engine.on_event(OracleUpdate(quote.chain, quote))
+
+    def _sequencer_feeds(self) -> dict[str, str]:
+        """Chain → L2 sequencer uptime feed, from any protocol's `SequencerUptimeFeed` address on that chain."""
+        return {p.chain: p.addresses[SEQUENCER_FEED] for p in self.config.protocols.values()
+                if SEQUENCER_FEED in p.addresses}
+
+    def _observe_sequencer(self, status: SequencerStatus) -> None:
+        if self.engine is not None:
+            self.engine.guards.sequencers[status.chain] = status
+
+    async def _observe_states(self, states: Sequence[AccountState]) -> None:
+        """Accounts read at a new block replace their rows in the engine's risk book (the keeper's inherited
+        positions included: they are read like any other account)."""
+        if self.engine is None:
+            return
+        for st in states:
+            acct = (st.chain, st.protocol, st.account_id)
+            if self._applied.get(acct) == st.block:
+                continue
+            self._applied[acct] = st.block
+            await self.engine.on_event(PositionChanged(st.chain, st.protocol, st, st.positions, st.block))
+
+    async def _prepare_allowances(self) -> None:
+        """The keeper's collateral approval for every VaultOptions it liquidates on (mint-and-liquidate pulls
+        USDC); sent once through the lane with a stable key, skipped when already granted."""
+        assert self.signer is not None
+        for pname, adapter in self.adapters.items():
+            if not isinstance(adapter, VaultOptionsAdapter):
+                continue
+            rpc = self.pools[adapter.chain]
+            block = int(await rpc.expect("eth_blockNumber", []), 16)
+            token = to_checksum_address(decode_exact(("address",), await call(
+                rpc, adapter.address, selector("collateral()"), block, "collateral()"), "collateral()")[0])
+            allowance = int(decode_exact(("uint256",), await call(
+                rpc, token, encode_call("allowance(address,address)", ["address", "address"],
+                                        [self.signer.address, adapter.address]), block, "allowance"), "allowance")[0])
+            if allowance >= MAX_UINT // 2:
+                continue
+            await self._send_setup(adapter.chain, f"setup:{adapter.chain}:{pname}:approve:{token}:{self.signer.address}",
+                                   token, encode_call("approve(address,uint256)", ["address", "uint256"],
+                                                      [adapter.address, MAX_UINT]), pname)
+
+    async def _send_setup(self, chain: str, key: str, to: str, data: bytes, protocol: str) -> None:
+        """A one-off keeper preparation transaction through the lane (journaled, idempotent by key)."""
+        lane = self.lanes[chain]
+        await lane.submit(ActionRequest(key=key.lower(), to=to, data="0x" + data.hex(), bot="setup",
+                                        kind=key.split(":")[3], protocol=protocol, target=to))
+        done = await lane.wait_final(key.lower(), timeout=60.0, states=FINAL)
+        if done.state != IntentState.CONFIRMED:
+            raise RunnerError(f"keeper setup {key} ended {done.state}: {done.reason}")
+
+    async def _prepare_bidder_accounts(self) -> None:
+        """The keeper bids on PortfolioMargin auctions from its own subaccount: found, or created and funded."""
+        assert self.signer is not None
+        me = self.signer.address.lower()
+        for pname, adapter in self.adapters.items():
+            if not isinstance(adapter, PortfolioMarginAdapter):
+                continue
+            await adapter.discover()
+            mine = sorted(int(a) for a, o in adapter.owners.items() if o.lower() == me)
+            if not mine:
+                await self._send_setup(adapter.chain, f"setup:{adapter.chain}:{pname}:create_account:{me}",
+                                       adapter.address, selector("createAccount()"), pname)
+                await adapter.discover()
+                mine = sorted(int(a) for a, o in adapter.owners.items() if o.lower() == me)
+                if not mine:
+                    raise RunnerError(f"{pname}: createAccount confirmed but no AccountCreated log for {me}")
+                rpc = self.pools[adapter.chain]
+                block = int(await rpc.expect("eth_blockNumber", []), 16)
+                token = to_checksum_address(decode_exact(("address",), await call(
+                    rpc, adapter.address, selector("usdc()"), block, "usdc()"), "usdc()")[0])
+                amount = self.pm_deposit_usdc * 10**6
+                await self._send_setup(adapter.chain, f"setup:{adapter.chain}:{pname}:approve_pm:{me}", token,
+                                       encode_call("approve(address,uint256)", ["address", "uint256"],
+                                                   [adapter.address, amount]), pname)
+                await self._send_setup(adapter.chain, f"setup:{adapter.chain}:{pname}:deposit:{mine[0]}",
+                                       adapter.address, encode_call("deposit(uint256,uint256)",
+                                                                    ["uint256", "uint256"], [mine[0], amount]), pname)
+            self.bidder_accounts[pname] = mine[0]
+            logger.info("{}: the keeper bids from subaccount {}", pname, mine[0])

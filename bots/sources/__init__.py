@@ -1,0 +1,1 @@
+"""State sources: what each bot's pure `decide` sees, read from the chain adapters and the risk core."""
