@@ -31,12 +31,22 @@ from bots.config import Config, SignerConfig
 from bots.engine import BookFeed, BotSpec, CallSpec, Engine
 from bots.guards import SequencerStatus
 from bots.journal import FINAL, IntentState, Journal
-from bots.sources.evm import Head, call, head
+from bots.sources.claims import ClaimsSource, claim_call
+from bots.sources.evm import CallReverted, Head, call, head
+from bots.sources.hedger import (
+    HedgeCalls,
+    HedgerSource,
+    HedgeSourceError,
+    KeeperBook,
+    Venue,
+    venue_from_addresses,
+)
 from bots.sources.liquidator import LiquidatorSource
 from bots.sources.portfolio import PMSource
 from bots.sources.vault import VaultSource
 from bots.store import Store
-from bots.strategies import liquidator
+from bots.strategies import claimer, disputer, liquidator
+from bots.strategies import hedger as hedger_strategy
 from bots.strategies.intents import ActionIntent
 from chains.events import OracleUpdate, PositionChanged
 from chains.evm.endpoints import EndpointPool
@@ -45,6 +55,8 @@ from chains.evm.signer import Signer, signer_from_env, signer_from_keystore
 from chains.model import AccountState, OracleQuote
 from chains.protocols.abi import decode_exact, encode_call, selector
 from chains.protocols.base import AdapterError, ProtocolAdapter
+from chains.protocols.cover_market import CoverMarketAdapter
+from chains.protocols.option_amm import OptionAmmAdapter
 from chains.protocols.portfolio_margin import PortfolioMarginAdapter
 from chains.protocols.registry import create_adapter
 from chains.protocols.vault_options import VaultOptionsAdapter
@@ -53,6 +65,7 @@ MAX_UINT = 2**256 - 1
 WAD = 10**18
 SEQUENCER_FEED = "SequencerUptimeFeed"  # manifest / `addresses` name of a chain's L2 uptime feed
 # contract name in the devnet manifest / `addresses` table → the adapter's `address` key
+CLAIM_BOTS = ("claimer", "disputer")  # wired together: one ClaimsSource reads for both
 MAIN_CONTRACT = {"vault_options": "VaultOptions", "portfolio_margin": "PortfolioMargin", "option_amm": "OptionAMM",
                  "cover_market": "CoverMarket"}
 
@@ -81,8 +94,11 @@ class AdapterCallBuilder:
     """Intents → call data through the adapters' own builders (exact integers only; floats never reach a call)."""
 
     def __init__(self, adapters: Mapping[str, ProtocolAdapter], bidder_accounts: Mapping[str, int] | None = None,
-                 price_slack: Decimal = Decimal("0.01")) -> None:
+                 price_slack: Decimal = Decimal("0.01"), chain_ids: Mapping[str, int] | None = None,
+                 hedge: HedgeCalls | None = None) -> None:
+        self.hedge = hedge  # the hedger's venues and wallet (rebalance / hedge intents), when it runs
         self.adapters = dict(adapters)  # protocol name (config key) → adapter
+        self.chain_ids = dict(chain_ids or {})  # chain name → EVM chain id (claim evidence names the source chain)
         self.bidder_accounts = dict(bidder_accounts or {})  # PortfolioMargin protocol → the keeper's subaccount
         self.price_slack = price_slack  # a solvent bid pays at most (1 + slack) × the decided price
 
@@ -115,6 +131,12 @@ class AdapterCallBuilder:
                 limit = 0 if insolvent else int(intent.notional_usd * (1 + self.price_slack) * WAD)
                 cd = adapter.bid(account, bidder, fraction, limit)
             return CallSpec(cd.to, "0x" + cd.data.hex(), cd.value)
+        if isinstance(adapter, CoverMarketAdapter) and intent.kind in ("submit_claim", "dispute", "settle_claim"):
+            cd = claim_call(adapter, intent, self.chain_ids)
+            return CallSpec(cd.to, "0x" + cd.data.hex(), cd.value)
+        hedge_cd = self.hedge.build(adapter, intent) if self.hedge is not None else None
+        if hedge_cd is not None:
+            return CallSpec(hedge_cd.to, "0x" + hedge_cd.data.hex(), hedge_cd.value)
         raise LookupError(f"{intent.key}: no builder for {intent.kind!r} on {type(adapter).__name__}")
 
 
@@ -159,8 +181,11 @@ class Runtime:
     broker: LocalBroker | None = None
     engine: Engine | None = None
     liquidator_source: LiquidatorSource | None = None
+    claims_source: ClaimsSource | None = None  # shared by the claimer and the disputer
     pm_deposit_usdc: int = 1_000_000  # whole USDC the keeper's fresh PortfolioMargin bidder account starts with
     bidder_accounts: dict[str, int] = field(default_factory=dict)
+    hedger_source: HedgerSource | None = None
+    hedge_calls: HedgeCalls | None = None
     _w3s: list[AsyncWeb3] = field(default_factory=list)
     _last_quote: dict[tuple[str, str, str], OracleQuote] = field(default_factory=dict)
     _applied: dict[tuple[str, str, str], int] = field(default_factory=dict)  # account → block in the book
@@ -178,8 +203,12 @@ class Runtime:
         liq = cfg.bots.get("liquidator")
         if liq is not None and liq.enabled:
             bots.append(await self._liquidator(liq.signer))
+        bots.extend(await self._claim_bots())
+        hedger = cfg.bots.get("hedger")
+        if hedger is not None and hedger.enabled:
+            bots.append(await self._hedger(hedger.signer))
         for name, bcfg in cfg.bots.configured().items():
-            if name != "liquidator" and bcfg.enabled:
+            if name not in ("liquidator", "hedger", *CLAIM_BOTS) and bcfg.enabled:
                 logger.warning("bot {} is configured but `rtrm run` does not wire it yet; it will not run", name)
         if self.use_bus:
             self.bus, self.broker, _ = await bus_from_config(cfg.mqtt.url, prefix=cfg.mqtt.topic_prefix,
@@ -189,6 +218,7 @@ class Runtime:
         if not cfg.dry_run:
             await self._prepare_allowances()
             await self._prepare_bidder_accounts()
+            await self._prepare_hedge_allowances()
         kw: dict[str, Any] = {"bus": self.bus, "config_path": self.config_path}
         if self.clock is not None:
             for chain, pool in self.pools.items():  # primed: the first tick must already judge in chain time
@@ -197,7 +227,9 @@ class Runtime:
         now = (self.clock or ChainClock())()
         book = BookFeed(now.timestamp(), vol=self.vol, entity_of=self._entity_of())
         self.engine = Engine(cfg, self.store, self.journal, bots, executors=dict(self.lanes),
-                             builder=AdapterCallBuilder(self.adapters, self.bidder_accounts), book=book, **kw)
+                             builder=AdapterCallBuilder(self.adapters, self.bidder_accounts, chain_ids=self._chain_ids(),
+                                                         hedge=self.hedge_calls),
+                             book=book, **kw)
         await self.engine.start(**engine_kw)
         return self
 
@@ -270,6 +302,121 @@ class Runtime:
             observe=self._observe, observe_states=self._observe_states, on_head=self.clock.observe if self.clock is not None else None)
         return BotSpec("liquidator", liquidator.decide, self.liquidator_source)
 
+    async def _claim_bots(self) -> list[BotSpec]:
+        """The claimer and the disputer on the one CoverMarket their `protocols` name, sharing one source that
+        reads every configured PortfolioMargin deployment as liquidation evidence."""
+        cfg = self.config
+        wanted = [(n, b) for n in CLAIM_BOTS if (b := cfg.bots.get(n)) is not None and b.enabled]
+        if not wanted:
+            return []
+        for name, b in wanted:
+            if b.signer is None:
+                raise RunnerError(f"bots.{name}.signer: the {name} needs a signer to act")
+            signer = load_signer(b.signer, cfg.signers[b.signer], self.environ)
+            if self.signer is None:
+                self.signer = signer
+            elif signer.address.lower() != self.signer.address.lower():
+                raise RunnerError(f"bots.{name}.signer: one `rtrm run` sends from one signer; run another "
+                                  f"instance for {b.signer}")
+        markets = sorted({p for _, b in wanted for p, params in b.protocols.items() if params.enabled})
+        if len(markets) != 1 or cfg.protocols.get(markets[0]) is None \
+                or cfg.protocols[markets[0]].kind != "cover_market":
+            raise RunnerError(f"bots.{wanted[0][0]}.protocols: name exactly one cover_market protocol, got {markets}")
+        market = self._adapter(markets[0])
+        assert isinstance(market, CoverMarketAdapter)
+        portfolios: dict[str, PortfolioMarginAdapter] = {}
+        for pname, proto in cfg.protocols.items():
+            if proto.kind == "portfolio_margin":  # own instances: evidence reads never make bidder accounts
+                acfg = adapter_config(cfg, pname)
+                pm = create_adapter(proto.kind, proto.chain, self.pools[proto.chain], acfg)
+                assert isinstance(pm, PortfolioMarginAdapter)
+                portfolios[pname] = pm
+        self._lane(market.chain)
+        assert self.signer is not None
+        self.claims_source = ClaimsSource(
+            market, markets[0], self.pools, portfolios, self._chain_ids(), our_address=self.signer.address,
+            entity_of=self._entity_of(), store=self.store,
+            on_head=self.clock.observe if self.clock is not None else None)
+        src = self.claims_source
+        specs = {"claimer": BotSpec("claimer", claimer.decide, src.claimer),
+                 "disputer": BotSpec("disputer", disputer.decide, src.disputer)}
+        return [specs[n] for n, _ in wanted]
+
+    def _chain_ids(self) -> dict[str, int]:
+        return {c: int(cc.chain_id) for c, cc in self.config.chains.items() if cc.chain_id is not None}
+
+    async def _hedger(self, signer_name: str | None) -> BotSpec:
+        """The hedger: each `uniswap_v3` protocol in its sections is a venue, each `option_amm` one a pool
+        target; the keeper entity is one more target, governed by the first venue's section — its positions on
+        those pools and on the liquidator's VaultOptions / PortfolioMargin (vaults and subaccounts it owns or
+        inherited) plus its WETH on the venue chains."""
+        cfg = self.config
+        hcfg = cfg.bots["hedger"]
+        if signer_name is None:
+            raise RunnerError("bots.hedger.signer: the hedger needs a signer to act")
+        signer = load_signer(signer_name, cfg.signers[signer_name], self.environ)
+        if self.signer is None:
+            self.signer = signer
+        elif signer.address.lower() != self.signer.address.lower():
+            raise RunnerError(f"bots.hedger.signer: one `rtrm run` sends from one signer; run another instance "
+                              f"for {signer_name}")
+        pools: list[tuple[str, OptionAmmAdapter]] = []
+        venues: list[Venue] = []
+        holdings: list[tuple[str, Any, tuple[str, ...]]] = []
+        for pname, params in hcfg.protocols.items():
+            proto = cfg.protocols[pname]
+            if not params.enabled:
+                continue
+            if proto.kind == "uniswap_v3":
+                try:
+                    venue = await venue_from_addresses(pname, proto.chain, self.pools[proto.chain], proto.addresses)
+                except (HedgeSourceError, CallReverted) as exc:
+                    raise RunnerError(f"protocols.{pname}: {exc}") from exc
+                self.adapters[pname] = venue.adapter
+                venues.append(venue)
+            elif proto.kind == "option_amm":
+                amm = self._adapter(pname)
+                assert isinstance(amm, OptionAmmAdapter)
+                pools.append((pname, amm))
+                holdings.append((pname, amm, (self.signer.address,)))
+            else:
+                logger.warning("hedger: protocol {} ({}) is neither a venue nor a pool; skipped", pname, proto.kind)
+                continue
+            self._lane(proto.chain)
+        if not venues:
+            raise RunnerError("bots.hedger.protocols: needs at least one enabled uniswap_v3 venue")
+        # the liquidator's VaultOptions / PortfolioMargin adapters: positions the keeper inherited there
+        holdings += [(n, a, ()) for n, a in self.adapters.items()
+                     if isinstance(a, (PortfolioMarginAdapter, VaultOptionsAdapter))]
+        entity = next((n for n, e in cfg.entities.items() if e.keeper), "keeper")
+        keeper = KeeperBook(entity, venues[0].name, self.signer.address, tuple(holdings))
+        self.hedger_source = HedgerSource(
+            pools=pools, venues=venues, keeper=keeper, vol=self.vol,
+            accounts=lambda: {n: (str(i),) for n, i in self.bidder_accounts.items()})
+        clock = self.clock or ChainClock()
+        self.hedge_calls = HedgeCalls({v.name: v for v in venues}, self.signer.address,
+                                      lambda: int(clock().timestamp()),
+                                      {n: p.max_slippage_bps for n, p in hcfg.protocols.items()})
+        return BotSpec("hedger", hedger_strategy.decide, self.hedger_source)
+
+    async def _prepare_hedge_allowances(self) -> None:
+        """The keeper's USDC and WETH approvals for each hedge venue's SwapRouter (once, stable keys)."""
+        if self.hedge_calls is None or self.signer is None:
+            return
+        for v in self.hedge_calls.venues.values():
+            rpc = self.pools[v.chain]
+            for token in (v.usdc, v.weth):
+                block = int(await rpc.expect("eth_blockNumber", []), 16)
+                allowance = int(decode_exact(("uint256",), await call(
+                    rpc, token, encode_call("allowance(address,address)", ["address", "address"],
+                                            [self.signer.address, v.adapter.router]), block, "allowance"),
+                    "allowance")[0])
+                if allowance >= MAX_UINT // 2:
+                    continue
+                await self._send_setup(v.chain, f"setup:{v.chain}:{v.name}:approve_router:{token}:{self.signer.address}",
+                                       token, encode_call("approve(address,uint256)", ["address", "uint256"],
+                                                          [v.adapter.router, MAX_UINT]), v.name)
+
     def _entity_of(self) -> dict[str, str]:
         """Address → entity for the risk book; the keeper's signer joins the `keeper = true` entity (else
         "keeper"), so positions it inherits from liquidations are risk-managed as its own."""
@@ -334,15 +481,17 @@ class Runtime:
 
     async def _prepare_allowances(self) -> None:
         """The keeper's collateral approval for every VaultOptions it liquidates on (mint-and-liquidate pulls
-        USDC); sent once through the lane with a stable key, skipped when already granted."""
+        USDC) and the CoverMarket it claims or disputes on (bonds are pulled in USDC); sent once through the lane
+        with a stable key, skipped when already granted."""
         assert self.signer is not None
         for pname, adapter in self.adapters.items():
-            if not isinstance(adapter, VaultOptionsAdapter):
+            if not isinstance(adapter, VaultOptionsAdapter | CoverMarketAdapter):
                 continue
             rpc = self.pools[adapter.chain]
             block = int(await rpc.expect("eth_blockNumber", []), 16)
+            getter = "collateral()" if isinstance(adapter, VaultOptionsAdapter) else "asset()"  # ERC4626 pool
             token = to_checksum_address(decode_exact(("address",), await call(
-                rpc, adapter.address, selector("collateral()"), block, "collateral()"), "collateral()")[0])
+                rpc, adapter.address, selector(getter), block, getter), getter)[0])
             allowance = int(decode_exact(("uint256",), await call(
                 rpc, token, encode_call("allowance(address,address)", ["address", "address"],
                                         [self.signer.address, adapter.address]), block, "allowance"), "allowance")[0])
