@@ -43,6 +43,8 @@ from bots.sources.hedger import (
 )
 from bots.sources.liquidator import LiquidatorSource
 from bots.sources.portfolio import PMSource
+from bots.sources.settlement import ExpiryJobs, SettlementSource, settlement_call
+from bots.sources.settlement import decide as settlement_decide
 from bots.sources.vault import VaultSource
 from bots.store import Store
 from bots.strategies import claimer, disputer, liquidator
@@ -95,7 +97,9 @@ class AdapterCallBuilder:
 
     def __init__(self, adapters: Mapping[str, ProtocolAdapter], bidder_accounts: Mapping[str, int] | None = None,
                  price_slack: Decimal = Decimal("0.01"), chain_ids: Mapping[str, int] | None = None,
-                 hedge: HedgeCalls | None = None) -> None:
+                 hedge: HedgeCalls | None = None,
+                 settlement: Mapping[str, ProtocolAdapter] | None = None) -> None:
+        self.settlement = dict(settlement or {})  # the settlement keeper's own adapters (protocol → adapter)
         self.hedge = hedge  # the hedger's venues and wallet (rebalance / hedge intents), when it runs
         self.adapters = dict(adapters)  # protocol name (config key) → adapter
         self.chain_ids = dict(chain_ids or {})  # chain name → EVM chain id (claim evidence names the source chain)
@@ -104,6 +108,8 @@ class AdapterCallBuilder:
 
     def build(self, intent: ActionIntent) -> CallSpec:
         adapter = self.adapters.get(intent.protocol)
+        if intent.bot == "settlement":
+            adapter = self.settlement.get(intent.protocol, adapter)
         if adapter is None:
             raise LookupError(f"{intent.key}: no adapter for protocol {intent.protocol!r}")
         p = intent.params
@@ -134,6 +140,10 @@ class AdapterCallBuilder:
         if isinstance(adapter, CoverMarketAdapter) and intent.kind in ("submit_claim", "dispute", "settle_claim"):
             cd = claim_call(adapter, intent, self.chain_ids)
             return CallSpec(cd.to, "0x" + cd.data.hex(), cd.value)
+        if intent.bot == "settlement":
+            settle_cd = settlement_call(adapter, intent)
+            if settle_cd is not None:
+                return CallSpec(settle_cd.to, "0x" + settle_cd.data.hex(), settle_cd.value)
         hedge_cd = self.hedge.build(adapter, intent) if self.hedge is not None else None
         if hedge_cd is not None:
             return CallSpec(hedge_cd.to, "0x" + hedge_cd.data.hex(), hedge_cd.value)
@@ -186,6 +196,11 @@ class Runtime:
     bidder_accounts: dict[str, int] = field(default_factory=dict)
     hedger_source: HedgerSource | None = None
     hedge_calls: HedgeCalls | None = None
+    settlement_source: SettlementSource | None = None
+    settlement_adapters: dict[str, ProtocolAdapter] = field(default_factory=dict)
+    expiry_jobs: ExpiryJobs | None = None
+    expiry_watch_s: float = 1.0  # how often the expiry jobs re-read chain time
+    expiry_delay_s: float = 5.0  # settlement ticks this long after each expiry (chain time)
     _w3s: list[AsyncWeb3] = field(default_factory=list)
     _last_quote: dict[tuple[str, str, str], OracleQuote] = field(default_factory=dict)
     _applied: dict[tuple[str, str, str], int] = field(default_factory=dict)  # account → block in the book
@@ -207,8 +222,11 @@ class Runtime:
         hedger = cfg.bots.get("hedger")
         if hedger is not None and hedger.enabled:
             bots.append(await self._hedger(hedger.signer))
+        settlement = cfg.bots.get("settlement")
+        if settlement is not None and settlement.enabled:
+            bots.append(await self._settlement(settlement.signer))
         for name, bcfg in cfg.bots.configured().items():
-            if name not in ("liquidator", "hedger", *CLAIM_BOTS) and bcfg.enabled:
+            if name not in ("liquidator", "hedger", "settlement", *CLAIM_BOTS) and bcfg.enabled:
                 logger.warning("bot {} is configured but `rtrm run` does not wire it yet; it will not run", name)
         if self.use_bus:
             self.bus, self.broker, _ = await bus_from_config(cfg.mqtt.url, prefix=cfg.mqtt.topic_prefix,
@@ -228,9 +246,15 @@ class Runtime:
         book = BookFeed(now.timestamp(), vol=self.vol, entity_of=self._entity_of())
         self.engine = Engine(cfg, self.store, self.journal, bots, executors=dict(self.lanes),
                              builder=AdapterCallBuilder(self.adapters, self.bidder_accounts, chain_ids=self._chain_ids(),
-                                                         hedge=self.hedge_calls),
+                                                         hedge=self.hedge_calls,
+                                                         settlement=self.settlement_adapters),
                              book=book, **kw)
         await self.engine.start(**engine_kw)
+        if self.settlement_source is not None:
+            self.expiry_jobs = ExpiryJobs(self.engine, self.settlement_source, self.engine.clock,
+                                          refresh=self._observe_heads, watch_s=self.expiry_watch_s,
+                                          delay_s=self.expiry_delay_s)
+            self.expiry_jobs.start()
         return self
 
     async def stop(self) -> None:
@@ -341,6 +365,50 @@ class Runtime:
         specs = {"claimer": BotSpec("claimer", claimer.decide, src.claimer),
                  "disputer": BotSpec("disputer", disputer.decide, src.disputer)}
         return [specs[n] for n, _ in wanted]
+
+    async def _settlement(self, signer_name: str | None) -> BotSpec:
+        """The settlement keeper on the VaultOptions / PortfolioMargin protocols its sections name, through its own
+        adapter instances (its reads never trigger the liquidator's bidder-account or allowance setup)."""
+        cfg = self.config
+        scfg = cfg.bots["settlement"]
+        if signer_name is None:
+            raise RunnerError("bots.settlement.signer: the settlement keeper needs a signer to act")
+        signer = load_signer(signer_name, cfg.signers[signer_name], self.environ)
+        if self.signer is None:
+            self.signer = signer
+        elif signer.address.lower() != self.signer.address.lower():
+            raise RunnerError(f"bots.settlement.signer: one `rtrm run` sends from one signer; run another instance "
+                              f"for {signer_name}")
+        vaults: list[tuple[str, VaultOptionsAdapter]] = []
+        portfolios: list[tuple[str, PortfolioMarginAdapter]] = []
+        for pname, params in scfg.protocols.items():
+            proto = cfg.protocols[pname]
+            if not params.enabled:
+                continue
+            if proto.kind not in ("vault_options", "portfolio_margin"):
+                logger.warning("settlement: protocol {} ({}) has no expiries to settle; skipped", pname, proto.kind)
+                continue
+            try:
+                a = create_adapter(proto.kind, proto.chain, self.pools[proto.chain], adapter_config(cfg, pname))
+            except AdapterError as exc:
+                raise RunnerError(f"protocols.{pname}: {exc}") from exc
+            self.settlement_adapters[pname] = a
+            if isinstance(a, VaultOptionsAdapter):
+                vaults.append((pname, a))
+            elif isinstance(a, PortfolioMarginAdapter):
+                portfolios.append((pname, a))
+            self._lane(proto.chain)
+        self.settlement_source = SettlementSource(self.signer.address, vaults, portfolios,
+                                                  on_head=self.clock.observe if self.clock is not None else None)
+        return BotSpec("settlement", settlement_decide, self.settlement_source)
+
+    async def _observe_heads(self) -> None:
+        """Chain time for the expiry jobs: every pool's head into the chain clock (devnet time warps)."""
+        if self.clock is None:
+            return
+        for chain, pool in self.pools.items():
+            with contextlib.suppress(Exception):
+                self.clock.observe(chain, await head(pool))
 
     def _chain_ids(self) -> dict[str, int]:
         return {c: int(cc.chain_id) for c, cc in self.config.chains.items() if cc.chain_id is not None}
@@ -508,7 +576,10 @@ class Runtime:
                                         kind=key.split(":")[3], protocol=protocol, target=to))
         done = await lane.wait_final(key.lower(), timeout=60.0, states=FINAL)
         if done.state != IntentState.CONFIRMED:
-            raise RunnerError(f"keeper setup {key} ended {done.state}: {done.reason}")
+            raise RunnerError(
+                f"keeper setup {key} ended {done.state}: {done.reason}; check that the keeper "
+                f"{self.signer.address if self.signer else ''} holds gas and USDC on {chain} (on the devnet: "
+                "`python -m chains.devnet.driver fund <address>`)")
 
     async def _prepare_bidder_accounts(self) -> None:
         """The keeper bids on PortfolioMargin auctions from its own subaccount: found, or created and funded."""

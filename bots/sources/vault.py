@@ -56,6 +56,7 @@ class VaultSource:
     max_round_lookback: int = 64
     params: VaultParams = field(default_factory=VaultParams)
     vault_ids: list[str] = field(default_factory=list)
+    _reported: set[str] = field(default_factory=set, repr=False)
 
     @property
     def chain(self) -> str:
@@ -78,8 +79,11 @@ class VaultSource:
             try:
                 cands.append(await self._candidate(state, liquidatable, spots, head))
             except Exception as exc:  # one vault's bad read never hides the others
-                problems.append(f"vault {state.account_id}: {type(exc).__name__}: {exc}")
-                logger.warning("{}: vault {} skipped: {}", self.chain, state.account_id, exc)
+                problem = f"vault {state.account_id}: {type(exc).__name__}: {exc}"
+                problems.append(problem)
+                if problem not in self._reported:  # once per distinct problem, not once per tick
+                    self._reported.add(problem)
+                    logger.warning("{}: vault {} skipped: {}", self.chain, state.account_id, exc)
         return VaultRead(head, tuple(cands), quotes, tuple(problems), tuple(states))
 
     def _mirror(self, rows: list[AccountState], spots: dict[Underlying, OracleQuote], head: Head) -> list[bool]:

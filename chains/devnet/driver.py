@@ -195,6 +195,22 @@ class MarketDriver:
             if sol is not None:
                 self.prices["SOL"] = sol
 
+    async def fund(self, address: str, usdc: Decimal, eth: Decimal) -> list[str]:
+        """Give `address` gas and USDC on every EVM chain (the devnet's tokens are minted by the deployer, anvil's
+        first unlocked account): how a keeper wallet gets started on the devnet."""
+        who = AsyncWeb3.to_checksum_address(address)
+        funded: list[str] = []
+        for name, c in self._chains.items():
+            await c.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [who, hex(int(eth.scaleb(18)))])
+            if c.has("USDC"):
+                deployer = (await c.w3.eth.accounts)[0]
+                tx = await c["USDC"].functions.mint(who, int(usdc.scaleb(6))).transact({"from": deployer})
+                receipt = await c.w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.05)
+                if receipt["status"] != 1:
+                    raise DevnetError(f"{name}: USDC mint to {who} reverted")
+            funded.append(name)
+        return funded
+
     # -------------------------------------------------------------- pushing
 
     async def push(
@@ -439,6 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     adv = sub.add_parser("advance", help="advance every chain's clock")
     adv.add_argument("seconds", type=int)
     sub.add_parser("liquidate", help="make the seed report's fragile accounts liquidatable")
+    fund = sub.add_parser("fund", help="give an address ETH and USDC on every EVM chain (e.g. the keeper)")
+    fund.add_argument("address")
+    fund.add_argument("--usdc", type=Decimal, default=Decimal(2_000_000))
+    fund.add_argument("--eth", type=Decimal, default=Decimal(100))
     args = p.parse_args(argv)
 
     async def run(drv: MarketDriver) -> str:
@@ -454,6 +474,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             await drv.vol_spike(args.multiplier)
         elif args.cmd == "advance":
             await drv.advance_time(args.seconds)
+        elif args.cmd == "fund":
+            chains = await drv.fund(args.address, args.usdc, args.eth)
+            return f"funded {args.address} with {args.usdc} USDC and {args.eth} ETH on {', '.join(chains)}"
         else:
             factor = await drv.make_liquidatable(fragile_targets(load_seed_report(args.dir)))
             return f"applied a ×{factor:.4f} move"

@@ -200,4 +200,12 @@ async def test_driver_command_line(anvil_factory: Any, tmp_path: Path) -> None:
         assert rc == 0
         for chain in CHAIN_IDS:
             assert (await dn.c(chain)["ETH_USD"].functions.latestRoundData().call())[1] == 299_950_000_000
+        keeper = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+        rc = await asyncio.to_thread(main, ["--dir", str(tmp_path), "fund", keeper, "--usdc", "1234.5", "--eth", "7"])
+        assert rc == 0
+        for chain in CHAIN_IDS:
+            c = dn.c(chain)
+            assert await c["USDC"].functions.balanceOf(keeper).call() == 1_234_500_000
+            assert await c.w3.eth.get_balance(keeper) == 7 * 10**18
+        assert await asyncio.to_thread(main, ["--dir", str(tmp_path), "fund", "0xnot-an-address"]) == 2
     assert await asyncio.to_thread(main, ["--dir", str(tmp_path / "nowhere"), "crash"]) == 2
