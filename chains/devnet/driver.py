@@ -29,14 +29,12 @@ from chains.devnet.protocols import (
     INITIAL_PRICES,
     PRICE_FEEDS,
     UNDERLYING_TOKEN,
-    ChainContracts,
-    TxBatch,
-    chain_now,
     default_out_dir,
     push_pyth,
     svi_slice,
     to_units,
 )
+from chains.devnet.txbatch import ChainContracts, TxBatch, chain_now
 
 RISKY = ("ETH", "BTC", "SOL")
 YEAR = 365 * 86_400

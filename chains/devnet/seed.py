@@ -31,11 +31,10 @@ from chains.devnet.protocols import (
     CHAIN_IDS,
     INITIAL_PRICES,
     WAD,
-    ChainContracts,
-    TxBatch,
     default_out_dir,
     to_units,
 )
+from chains.devnet.txbatch import ChainContracts, TxBatch
 
 SEED_FILE = "seed.json"
 WALLET_ETH = 100 * WAD

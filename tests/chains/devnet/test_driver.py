@@ -21,10 +21,11 @@ from chains.devnet.driver import (
     gbm_path,
 )
 from chains.devnet.errors import DevnetError
-from chains.devnet.protocols import CHAIN_IDS, INITIAL_PRICES, PYTH_FEED_IDS, chain_now
+from chains.devnet.protocols import CHAIN_IDS, INITIAL_PRICES, PYTH_FEED_IDS
 from chains.devnet.seed import seed_devnet
 from chains.devnet.solana.admin_client import SolanaAdmin
 from chains.devnet.solana_seed import parse_price_update_v2
+from chains.devnet.txbatch import chain_now
 from tests.chains.devnet.test_protocols_deploy import OUT, ROOT, build_devnet, needs_artifacts
 
 

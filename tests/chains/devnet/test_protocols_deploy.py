@@ -249,7 +249,7 @@ async def test_deploy_all_protocols_and_wiring(anvil_factory: Any, tmp_path: Pat
 
 async def test_tx_batch_mines_itself_and_names_reverts(anvil_factory: Any) -> None:
     """On a chain that does not mine by itself, flush mines; a revert is reported with its label."""
-    from chains.devnet.protocols import TxBatch, TxError
+    from chains.devnet.txbatch import TxBatch, TxError
 
     node = anvil_factory(args=("--no-mining",))
     w3 = AsyncWeb3(AsyncWeb3.AsyncHTTPProvider(node.url))
