@@ -28,6 +28,10 @@ ENV_VARS: Mapping[str, str] = {
     "RTRM_CAST": "cast",
 }
 
+# Read by name from rtrm.toml (`[signers.*] env = ...`, `password_env = ...`); these are the names the example
+# config uses, listed in .env.example so a user knows where the key goes.
+SIGNER_EXAMPLE_VARS: tuple[str, ...] = ("RTRM_KEEPER_KEY", "RTRM_KEYSTORE_PASSWORD")
+
 
 class SettingsError(ValueError):
     """An environment variable has an invalid value; the message names it."""
