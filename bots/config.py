@@ -155,6 +155,7 @@ class BotConfig(_Model, Generic[P]):
     enabled: bool = True
     signer: str | None = None
     interval_s: float = Field(default=1.0, gt=0)
+    event_ticks: bool | None = None  # tick on chain events too (None: the global `event_ticks`)
     protocols: dict[str, P] = Field(default_factory=dict)
 
 
@@ -223,6 +224,7 @@ class Config(_Model):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     devnet: DevnetConfig = Field(default_factory=DevnetConfig)
     dry_run: bool = False
+    event_ticks: bool = True  # oracle / position / reorg events on a bot's chains tick it at once
 
 
 # ----------------------------------------------------------------------------------------------- loading

@@ -1,6 +1,7 @@
 """The engine: collectors (chain streams) → book → strategies → guards → executors (lanes), plus the store and bus.
 
-Why this shape: strategies are pure and cheap, so each bot simply re-decides from current state every interval;
+Why this shape: strategies are pure and cheap, so each bot simply re-decides from current state every interval
+— and at once when a collector reports an oracle update, position change or reorg on one of its chains (coalesced);
 idempotency keys (journal) make repeated decisions harmless. Everything that can fail is isolated: one bad
 event (account) is logged as an alert and skipped, one crashing strategy tick is an alert and the next tick runs,
 a stuck bot is restarted by the watchdog. A lagging collector (`Lagged`) rebuilds its chain's part of the book
@@ -77,6 +78,7 @@ class BotSpec:
     decide: DecideFn
     source: StateSource
     interval_s: float | None = None  # default: [bots.<name>] interval_s
+    chains: frozenset[str] = frozenset()  # chains whose oracle / position / reorg events tick this bot at once
 
 
 @dataclass
@@ -237,6 +239,8 @@ class Engine:
         self.heads: dict[str, int] = {}
         self._alerted: dict[str, str] = {}  # intent key → last guard failure alerted (no alert storms)
         self._bot_tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}  # set = one tick pending (coalesced event triggers)
+        self.event_ticks: dict[str, int] = {name: 0 for name in self.bots}  # triggers accepted per bot
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Subscription] = []
         self.scheduler: AsyncIOScheduler | None = None
@@ -284,6 +288,7 @@ class Engine:
             logger.info("bot {} disabled in config", name)
             return
         self.health[name].running = True
+        self._wake.setdefault(name, asyncio.Event())
         self._bot_tasks[name] = asyncio.create_task(self._bot_loop(name), name=f"bot-{name}")
 
     async def stop_bot(self, name: str) -> None:
@@ -312,10 +317,36 @@ class Engine:
         cfg = self.config.bots.get(name)
         return cfg.interval_s if cfg is not None else 1.0
 
+    def _event_ticks_on(self, name: str) -> bool:
+        cfg = self.config.bots.get(name)
+        per_bot = cfg.event_ticks if cfg is not None else None
+        return self.config.event_ticks if per_bot is None else per_bot
+
+    def trigger(self, name: str) -> bool:
+        """Ask for a tick of `name` now. Coalesced: a tick in progress plus at most one pending, however many
+        events arrive; the interval tick stays as the safety net. False when the bot is not running."""
+        wake = self._wake.get(name)
+        if wake is None or name not in self._bot_tasks:
+            return False
+        wake.set()
+        self.event_ticks[name] = self.event_ticks.get(name, 0) + 1
+        return True
+
+    def trigger_chain(self, event: object) -> list[str]:
+        """Oracle updates, position changes and reorgs on a chain tick the bots reading that chain (those with
+        `event_ticks` on); returns the bots woken."""
+        if not isinstance(event, OracleUpdate | PositionChanged | Reorg):
+            return []
+        return [n for n, spec in self.bots.items()
+                if event.chain in spec.chains and self._event_ticks_on(n) and self.trigger(n)]
+
     async def _bot_loop(self, name: str) -> None:
+        wake = self._wake.setdefault(name, asyncio.Event())
         while True:
+            wake.clear()  # events from here on ask for the next tick
             await self.tick(name)
-            await asyncio.sleep(self._interval(name))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=self._interval(name))
 
     async def tick(self, name: str) -> TickReport:
         """One decision round of one bot; never raises (errors become alerts and health counters)."""
@@ -469,6 +500,7 @@ class Engine:
         async for event in sub:
             try:
                 await self.on_event(event)
+                self.trigger_chain(event)  # only collector events: a bot's own reads never re-trigger it
             except Exception as exc:  # isolation: one bad event/account never stops the collector
                 detail = getattr(getattr(event, "account", None), "account_id", "")
                 logger.opt(exception=exc).error("event {} failed", type(event).__name__)

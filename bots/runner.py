@@ -50,6 +50,7 @@ from bots.store import Store
 from bots.strategies import claimer, disputer, liquidator
 from bots.strategies import hedger as hedger_strategy
 from bots.strategies.intents import ActionIntent
+from bots.triggers import Watchers, build_watchers, event_ticked
 from chains.events import OracleUpdate, PositionChanged
 from chains.evm.endpoints import EndpointPool
 from chains.evm.lane import ActionRequest, EvmLane, LanePolicy
@@ -201,6 +202,9 @@ class Runtime:
     expiry_jobs: ExpiryJobs | None = None
     expiry_watch_s: float = 1.0  # how often the expiry jobs re-read chain time
     expiry_delay_s: float = 5.0  # settlement ticks this long after each expiry (chain time)
+    watch_poll_s: float = 0.25  # event ticks: the chain watchers' head polling interval (WebSocket when configured)
+    watchers: Watchers | None = None
+    _event_adapters: list[ProtocolAdapter] = field(default_factory=list)  # the liquidator's: followed live
     _w3s: list[AsyncWeb3] = field(default_factory=list)
     _last_quote: dict[tuple[str, str, str], OracleQuote] = field(default_factory=dict)
     _applied: dict[tuple[str, str, str], int] = field(default_factory=dict)  # account → block in the book
@@ -238,6 +242,9 @@ class Runtime:
             await self._prepare_bidder_accounts()
             await self._prepare_hedge_allowances()
         kw: dict[str, Any] = {"bus": self.bus, "config_path": self.config_path}
+        if self._event_adapters and event_ticked(cfg, "liquidator"):
+            self.watchers = await build_watchers(cfg, self.pools, self._event_adapters, self.watch_poll_s)
+            kw["streams"] = list(self.watchers.streams.values())
         if self.clock is not None:
             for chain, pool in self.pools.items():  # primed: the first tick must already judge in chain time
                 self.clock.observe(chain, await head(pool))
@@ -250,6 +257,8 @@ class Runtime:
                                                          settlement=self.settlement_adapters),
                              book=book, **kw)
         await self.engine.start(**engine_kw)
+        if self.watchers is not None:
+            self.watchers.start()
         if self.settlement_source is not None:
             self.expiry_jobs = ExpiryJobs(self.engine, self.settlement_source, self.engine.clock,
                                           refresh=self._observe_heads, watch_s=self.expiry_watch_s,
@@ -258,6 +267,8 @@ class Runtime:
         return self
 
     async def stop(self) -> None:
+        if self.watchers is not None:
+            await self.watchers.stop()
         if self.engine is not None:
             await self.engine.stop()
         for lane in self.lanes.values():
@@ -314,6 +325,7 @@ class Runtime:
                                proto.kind)
                 continue
             adapter = self._adapter(pname)
+            self._event_adapters.append(adapter)
             if isinstance(adapter, VaultOptionsAdapter):
                 vault_sources.append(VaultSource(adapter, self.pools[proto.chain], vol=self.vol, exclude_owners=own))
             elif isinstance(adapter, PortfolioMarginAdapter):
@@ -324,7 +336,8 @@ class Runtime:
             last_action=lambda: self.engine.last_action if self.engine is not None else {},
             sequencer_feeds=self._sequencer_feeds(), observe_sequencer=self._observe_sequencer,
             observe=self._observe, observe_states=self._observe_states, on_head=self.clock.observe if self.clock is not None else None)
-        return BotSpec("liquidator", liquidator.decide, self.liquidator_source)
+        return BotSpec("liquidator", liquidator.decide, self.liquidator_source,
+                       chains=frozenset(a.chain for a in self._event_adapters))
 
     async def _claim_bots(self) -> list[BotSpec]:
         """The claimer and the disputer on the one CoverMarket their `protocols` name, sharing one source that
