@@ -6,11 +6,14 @@ PostgreSQL needs nothing but a URL. Everything above this module is dialect-agno
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON")
@@ -68,3 +71,23 @@ def redacted(url_or_path: str) -> str:
         return make_url(url_or_path).render_as_string(hide_password=True)
     except Exception:
         return "<invalid url>"
+
+
+T = TypeVar("T")
+
+
+async def concurrent_safe_schema(step: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
+    """Run a create-tables/migrate step that another process may be running on the same database right now
+    (`rtrm run` starting while `rtrm status` opens the store): create_all's check-then-create is not atomic, so
+    the loser sees "already exists"; once the winner has committed, a retry finds everything in place."""
+    for attempt in range(attempts):
+        try:
+            return await step()
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            text = str(exc).lower()
+            if "already exists" not in text and "unique constraint" not in text and "duplicate" not in text:
+                raise
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")

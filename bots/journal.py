@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bots.db import create_engine
+from bots.db import concurrent_safe_schema, create_engine
 
 
 class IntentState(StrEnum):
@@ -130,8 +130,11 @@ class Journal:
         self.engine = engine or create_engine(url_or_path)
 
     async def open(self) -> Journal:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(lambda c: SQLModel.metadata.create_all(c, tables=_JOURNAL_TABLES))
+        async def create() -> None:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(lambda c: SQLModel.metadata.create_all(c, tables=_JOURNAL_TABLES))
+
+        await concurrent_safe_schema(create)
         return self
 
     async def close(self) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bots.db import create_engine
+from bots.db import concurrent_safe_schema, create_engine
 from bots.journal import Intent, Journal
 from chains.model import OracleQuote, Position
 
@@ -198,14 +198,18 @@ class Store:
         if target_version not in MIGRATIONS:
             raise ValueError(f"unknown store schema version {target_version}; known 1..{SCHEMA_VERSION}")
         await Journal("", engine=self.engine).open()
-        async with self.engine.begin() as conn:
-            current = await conn.run_sync(_read_version)
-            if current > target_version:
-                raise RuntimeError(f"store schema is v{current}, newer than this code (v{target_version}); "
-                                   "upgrade rtrm")
-            for version in range(current + 1, target_version + 1):
-                await conn.run_sync(MIGRATIONS[version])
-                await conn.run_sync(_write_version, version)
+
+        async def migrate() -> None:
+            async with self.engine.begin() as conn:
+                current = await conn.run_sync(_read_version)
+                if current > target_version:
+                    raise RuntimeError(f"store schema is v{current}, newer than this code (v{target_version}); "
+                                       "upgrade rtrm")
+                for version in range(current + 1, target_version + 1):
+                    await conn.run_sync(MIGRATIONS[version])
+                    await conn.run_sync(_write_version, version)
+
+        await concurrent_safe_schema(migrate)
         return self
 
     async def close(self) -> None:
