@@ -14,32 +14,10 @@ from hypothesis import strategies as st
 
 from risk import _kernels
 from risk.pricing import Greeks, GreeksBuffer, black76, black76_into, bsm, bsm_into
+from tests.risk.mp_reference import ORDERS, mp_value
 
 FIELDS = ("price", "delta", "gamma", "vega", "theta", "rho", "vanna", "volga", "charm")
 EPS = np.finfo(np.float64).eps
-
-
-def _mp_value(call: bool, s: Any, k: Any, t: Any, r: Any, q: Any, v: Any) -> Any:
-    sq = v * mp.sqrt(t)
-    d1 = (mp.log(s / k) + (r - q + v * v / 2) * t) / sq
-    d2 = d1 - sq
-    if call:
-        return s * mp.exp(-q * t) * mp.ncdf(d1) - k * mp.exp(-r * t) * mp.ncdf(d2)
-    return k * mp.exp(-r * t) * mp.ncdf(-d2) - s * mp.exp(-q * t) * mp.ncdf(-d1)
-
-
-# Greek = sign * d^orders price, orders over (s, k, t, r, q, v).
-ORDERS = {
-    "price": (1, (0, 0, 0, 0, 0, 0)),
-    "delta": (1, (1, 0, 0, 0, 0, 0)),
-    "gamma": (1, (2, 0, 0, 0, 0, 0)),
-    "vega": (1, (0, 0, 0, 0, 0, 1)),
-    "theta": (-1, (0, 0, 1, 0, 0, 0)),
-    "rho": (1, (0, 0, 0, 1, 0, 0)),
-    "vanna": (1, (1, 0, 0, 0, 0, 1)),
-    "volga": (1, (0, 0, 0, 0, 0, 2)),
-    "charm": (-1, (1, 0, 1, 0, 0, 0)),
-}
 
 
 def _mp_greek(fn: Any, x: list[Any], field: str) -> tuple[float, float]:
@@ -85,7 +63,7 @@ def test_bsm_greeks_equal_50_digit_derivatives(
     strike = spot * math.exp(z * vol * math.sqrt(t))
     g = bsm(call, spot, strike, t, rate, carry, vol)
     x = [mp.mpf(a) for a in (spot, strike, t, rate, carry, vol)]
-    _check_against_mp(g, lambda s, k, tt, r, q, v: _mp_value(call, s, k, tt, r, q, v), x)
+    _check_against_mp(g, lambda s, k, tt, r, q, v: mp_value(call, s, k, tt, r, q, v), x)
 
 
 @settings(max_examples=10, deadline=None)
@@ -98,7 +76,7 @@ def test_black76_greeks_equal_50_digit_derivatives(
     assert float(g.rho) == pytest.approx(-t * float(g.price), rel=1e-15, abs=1e-300)
     x = [mp.mpf(a) for a in (spot, strike, t, rate, 0.0, vol)]
     # the forward is held fixed: the q slot is a dummy so derivatives in it vanish
-    _check_against_mp(g, lambda f, k, tt, r, _q, v: _mp_value(call, f, k, tt, r, r, v), x)
+    _check_against_mp(g, lambda f, k, tt, r, _q, v: mp_value(call, f, k, tt, r, r, v), x)
 
 
 @settings(max_examples=60, deadline=None)
@@ -153,7 +131,7 @@ def test_tails_are_positive_and_accurate(call: bool, fwd: float, strike: float, 
     g = black76(call, fwd, strike, t, 0.05, vol)
     x = [mp.mpf(a) for a in (fwd, strike, t, 0.05, 0.0, vol)]
     with mp.workdps(50):
-        ref = float(_mp_value(call, *x[:4], x[3], x[5]))
+        ref = float(mp_value(call, *x[:4], x[3], x[5]))
     assert ref > 0.0
     assert float(g.price) > 0.0
     # relative error within the condition number of the price (|ln(F/K)| / (vol^2 t) here) times eps

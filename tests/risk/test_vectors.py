@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from risk.pricing import black76, bsm, implied_vol
+from tests.risk.mp_reference import ORDERS, mp_value
 
 VECTORS = Path(__file__).resolve().parent / "data" / "black_scholes.json"
 SHARED_VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "black_scholes.json"
@@ -46,36 +47,12 @@ def test_vector_copy_matches_shared_when_present() -> None:
 DATA = _load()
 
 
-def _mp_value(call: bool, s: Any, k: Any, t: Any, r: Any, q: Any, v: Any) -> Any:
-    """Generalised BSM price in mpmath (Black-76 is s = forward, q = r with the forward fixed)."""
-    sq = v * mp.sqrt(t)
-    d1 = (mp.log(s / k) + (r - q + v * v / 2) * t) / sq
-    d2 = d1 - sq
-    if call:
-        return s * mp.exp(-q * t) * mp.ncdf(d1) - k * mp.exp(-r * t) * mp.ncdf(d2)
-    return k * mp.exp(-r * t) * mp.ncdf(-d2) - s * mp.exp(-q * t) * mp.ncdf(-d1)
-
-
-# Each Greek as (sign, derivative orders over (s, k, t, r, q, v)) of the price.
-_ORDERS = {
-    "price": (1, (0, 0, 0, 0, 0, 0)),
-    "delta": (1, (1, 0, 0, 0, 0, 0)),
-    "gamma": (1, (2, 0, 0, 0, 0, 0)),
-    "vega": (1, (0, 0, 0, 0, 0, 1)),
-    "theta": (-1, (0, 0, 1, 0, 0, 0)),
-    "rho": (1, (0, 0, 0, 1, 0, 0)),
-    "vanna": (1, (1, 0, 0, 0, 0, 1)),
-    "volga": (1, (0, 0, 0, 0, 0, 2)),
-    "charm": (-1, (1, 0, 1, 0, 0, 0)),
-}
-
-
 def _price_fn(case: dict[str, Any], model: str) -> Any:
     call = bool(case["is_call"])
     if model == "bsm":
-        return lambda s, k, t, r, q, v: _mp_value(call, s, k, t, r, q, v)
+        return lambda s, k, t, r, q, v: mp_value(call, s, k, t, r, q, v)
     # Black-76: the forward is an input of its own, so rho and theta hold it fixed; q tracks r.
-    return lambda f, k, t, r, _q, v: _mp_value(call, f, k, t, r, r, v)
+    return lambda f, k, t, r, _q, v: mp_value(call, f, k, t, r, r, v)
 
 
 def _point(case: dict[str, Any], model: str) -> list[Any]:
@@ -103,7 +80,7 @@ _SENSITIVITY: dict[tuple[str, str, str], float] = {}
 
 def _compute_sensitivity(case: dict[str, Any], model: str, field: str) -> float:
     """N_G = sum_i |x_i dG/dx_i| at 50 digits (for Black-76 the q slot is unused)."""
-    _sign, orders = _ORDERS[field]
+    _sign, orders = ORDERS[field]
     fn = _price_fn(case, model)
     x = _point(case, model)
     total = mp.mpf(0)
