@@ -14,7 +14,7 @@ from typing import Any
 
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from chains.evm.rpc import RawRpc, RpcFailure, RpcTransportError
+from chains.evm.rpc import RawRpc, RpcErrorReply, RpcFailure, RpcRateLimited, RpcTransportError
 
 
 @dataclass
@@ -84,7 +84,7 @@ class EndpointPool:
             try:
                 result = await ep.rpc.request(method, params)
             except RpcTransportError as exc:
-                self._mark_error(ep.health, str(exc))
+                self._mark_error(ep.health, str(exc), exc.retry_after_s if isinstance(exc, RpcRateLimited) else None)
                 errors.append(f"{ep.health.url}: {exc}")
                 if i == 0:
                     self.failovers += 1
@@ -98,7 +98,7 @@ class EndpointPool:
     async def expect(self, method: str, params: Sequence[Any]) -> Any:
         result = await self.request(method, params)
         if isinstance(result, RpcFailure):
-            raise RpcTransportError(f"{method}: {result.message}")
+            raise RpcErrorReply(method, result)
         return result
 
     async def probe(self) -> None:
@@ -129,10 +129,13 @@ class EndpointPool:
         h.last_ok_at = time.monotonic()
         h.latency_ewma_s = latency if h.requests == 1 else (1 - self.alpha) * h.latency_ewma_s + self.alpha * latency
 
-    def _mark_error(self, h: EndpointHealth, message: str) -> None:
+    def _mark_error(self, h: EndpointHealth, message: str, retry_after_s: float | None = None) -> None:
+        """Down for an exponential back-off; a 429's Retry-After (capped at max_backoff_s) is honoured."""
         h.requests += 1
         h.errors += 1
         h.consecutive_errors += 1
         h.last_error = message[:200]
         backoff = min(self.max_backoff_s, self.base_backoff_s * 2 ** (h.consecutive_errors - 1))
+        if retry_after_s is not None:
+            backoff = max(backoff, min(retry_after_s, self.max_backoff_s))
         h.down_until = time.monotonic() + backoff

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from loguru import logger
 from web3 import AsyncWeb3
 
 from bots.journal import ALLOWED, FINAL, Attempt, Intent, IntentState, Journal
+from chains.evm.allowlist import Allowlist, SpendCaps, SpendWindow, spend_refusal, worst_case_wei
 from chains.evm.errors import (
     REACTIONS,
     Reaction,
@@ -50,6 +51,9 @@ class LanePolicy:
     poll_interval_s: float = 0.1
     max_requeues: int = 3
     gas_headroom_pct: int = 125
+    allowlist: Allowlist | None = None  # None: any contract (unit tests); the runner always sets one
+    caps: SpendCaps = field(default_factory=SpendCaps)  # hard backstop under the engine's gas-budget guard
+    workers: int = 1  # intents planned (simulated, gas-estimated) concurrently; signing + sending is serial
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,13 @@ class LaneHalted(RuntimeError):
     """The lane stopped sending (e.g. insufficient funds); the reason is in the message."""
 
 
+class LaneRefused(PermissionError):
+    """The lane will not sign this request (contract not allowed); the journal row is ABANDONED with the reason."""
+
+
+RefusalHook = Callable[[str, str], Awaitable[None]]  # (intent key, reason): how a refusal in the worker surfaces
+
+
 class EvmLane:
     """Serial sender for one signer on one chain. Start it, submit requests, stop it."""
 
@@ -105,8 +116,11 @@ class EvmLane:
         self._mined: dict[int, int] = {}  # intent id → block number awaiting confirmation / re-verification
         self._free_slots: dict[int, tuple[FeeQuote, float]] = {}  # abandoned nonce → (fee floor, freed at)
         self._requeues: dict[str, int] = {}
+        self._active: set[str] = set()  # keys a worker is planning right now
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()  # serialises nonce allocation + signing + broadcast
+        self.spend = SpendWindow()  # worst-case spend of this lane's sent attempts (in-process, rolling hour)
+        self.on_refusal: RefusalHook | None = None
         self.log = logger.bind(chain=chain, signer=signer.address)
 
     # ---------------------------------------------------------------- lifecycle
@@ -114,8 +128,9 @@ class EvmLane:
         latest, pending = await self.rpc.nonce_counts(self.signer.address)
         self.nonces.start(latest, pending)
         await self._resolve_on_startup()
-        self._tasks = [asyncio.create_task(self._worker(), name=f"lane-worker-{self.chain}"),
-                       asyncio.create_task(self._monitor(), name=f"lane-monitor-{self.chain}")]
+        self._tasks = [asyncio.create_task(self._worker(), name=f"lane-worker-{self.chain}-{i}")
+                       for i in range(max(1, self.policy.workers))]
+        self._tasks.append(asyncio.create_task(self._monitor(), name=f"lane-monitor-{self.chain}"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -126,11 +141,22 @@ class EvmLane:
         self._tasks = []
 
     async def submit(self, request: ActionRequest) -> Intent:
-        """Journal the request (idempotently) and queue it; returns the journal row."""
+        """Journal the request (idempotently) and queue it; returns the journal row.
+
+        A call to a contract outside the allowlist is journaled, closed ABANDONED with the reason and raised as
+        `LaneRefused` (the engine turns it into an alert); nothing is queued or signed."""
         intent, created = await self.journal.create_intent(
             request.key, chain=self.chain, signer=self.signer.address, bot=request.bot, kind=request.kind,
             protocol=request.protocol, target=request.target, to_address=request.to, call_data=request.data,
             value_wei=str(request.value), budget_wei="" if request.budget_max_fee is None else str(request.budget_max_fee))
+        refusal = self._contract_refusal(request.to, request.data, request.value)
+        if refusal is not None:
+            if intent.id is not None and intent.state == S.PLANNED:
+                intent = await self.journal.transition(intent.id, S.ABANDONED, refusal)
+                self.log.error("{k}: {r}", k=request.key, r=refusal)
+            if intent.state in FINAL:
+                raise LaneRefused(refusal)
+            return intent  # already on its way from before the allowlist changed: the monitor follows it
         self._requests[request.key] = request
         if created or intent.state == S.PLANNED:
             await self._queue.put(request.key)
@@ -147,10 +173,29 @@ class EvmLane:
                 raise TimeoutError(f"intent {key} still {intent.state if intent else 'missing'} after {timeout}s")
             await asyncio.sleep(self.policy.poll_interval_s)
 
+    # ---------------------------------------------------------------- policy checks
+    def _contract_refusal(self, to: str, data: str, value: int) -> str | None:
+        allow = self.policy.allowlist
+        return None if allow is None else allow.refusal(to, data, value, self.signer.address)
+
+    def _spend_refusal(self, cost_wei: int, added_wei: int) -> str | None:
+        return spend_refusal(self.policy.caps, cost_wei, added_wei, self.spend.spent(time.monotonic()), self.chain)
+
+    async def _refuse(self, intent_id: int, key: str, reason: str) -> None:
+        """Close the intent ABANDONED with the refusal and tell whoever listens (the runner: an engine alert)."""
+        await self.journal.transition(intent_id, S.ABANDONED, reason)
+        self.log.error("{k}: {r}", k=key, r=reason)
+        if self.on_refusal is not None:
+            with contextlib.suppress(Exception):
+                await self.on_refusal(key, reason)
+
     # ---------------------------------------------------------------- planning and sending
     async def _worker(self) -> None:
         while True:
             key = await self._queue.get()
+            if key in self._active:  # queued twice (re-submitted while planned): one worker plans it
+                continue
+            self._active.add(key)
             try:
                 await self._process(key)
             except asyncio.CancelledError:
@@ -158,6 +203,8 @@ class EvmLane:
             except Exception as exc:  # one bad action never stops the lane
                 self.log.exception("lane failed on {key}: {err}", key=key, err=type(exc).__name__)
                 await self._requeue(key, f"internal error {type(exc).__name__}")
+            finally:
+                self._active.discard(key)
 
     async def _requeue(self, key: str, reason: str) -> None:
         count = self._requeues.get(key, 0) + 1
@@ -183,6 +230,10 @@ class EvmLane:
         if self.halted:
             await self.journal.transition(intent.id, S.ABANDONED, f"lane halted: {self.halted}")
             return
+        refusal = self._contract_refusal(request.to, request.data, request.value)
+        if refusal is not None:  # defence in depth: submit() already refuses these
+            await self._refuse(intent.id, key, refusal)
+            return
         tx = {"from": self.signer.address, "to": to_checksum_address(request.to), "data": request.data,
               "value": hex(request.value)}
         sim = await self.rpc.request("eth_call", [tx, "pending"])
@@ -205,9 +256,14 @@ class EvmLane:
         market = await self.rpc.fee_market()
         fresh = quote(market, request.urgency, self.fees)
         _latest, pending = await self.rpc.nonce_counts(self.signer.address)
+        fee = self._budgeted(self._slot_fee(fresh), request.budget_max_fee)
+        cost = worst_case_wei(gas, fee.max_fee, request.value)
+        refusal = self._spend_refusal(cost, cost)
+        if refusal is not None:  # checked before a nonce is taken: nothing is signed, no gap is left
+            await self._refuse(intent.id, intent.key, refusal)
+            return
         nonce, fee = self._take_slot(pending, fresh)
-        if request.budget_max_fee is not None and fee.max_fee > request.budget_max_fee:
-            fee = FeeQuote(max_fee=request.budget_max_fee, tip=min(fee.tip, request.budget_max_fee))
+        fee = self._budgeted(fee, request.budget_max_fee)
         await self.journal.transition(intent.id, S.SENT, f"nonce {nonce}", nonce=nonce)
         raw, tx_hash = self._sign(nonce, fee, request.to, request.data, request.value, gas)
         attempt = await self.journal.record_attempt(intent.id, nonce, fee.max_fee, fee.tip, tx_hash, raw_tx=raw,
@@ -217,9 +273,23 @@ class EvmLane:
             await self._on_send_failure(intent, request, attempt, nonce, outcome)
             return
         self.nonces.broadcast(nonce)
+        self.spend.record(time.monotonic(), cost)
         assert attempt.id is not None
         await self.journal.set_attempt_status(attempt.id, "broadcast")
         self._inflight[intent.id] = _Inflight(intent.id, nonce, fee, time.monotonic())
+
+    @staticmethod
+    def _budgeted(fee: FeeQuote, budget: int | None) -> FeeQuote:
+        if budget is not None and fee.max_fee > budget:
+            return FeeQuote(max_fee=budget, tip=min(fee.tip, budget))
+        return fee
+
+    def _slot_fee(self, fresh: FeeQuote) -> FeeQuote:
+        """The fee `_take_slot` will use, without taking the slot (the spend check runs first)."""
+        if self._free_slots:
+            floor, _freed_at = self._free_slots[min(self._free_slots)]
+            return FeeQuote(max(floor.max_fee, fresh.max_fee), max(floor.tip, fresh.tip))
+        return fresh
 
     def _take_slot(self, pending: int, fresh: FeeQuote) -> tuple[int, FeeQuote]:
         """Lowest abandoned nonce first (at ≥ its fee floor), else a new nonce."""
@@ -339,17 +409,26 @@ class EvmLane:
         fresh = quote(await self.rpc.fee_market(), Urgency.URGENT, self.fees)
         budget = int(intent.budget_wei) if intent.budget_wei else None
         decision = replacement(flight.last_quote, fresh, self.fees, budget)
-        if flight.bumps >= self.policy.max_bumps or decision.quote is None:
-            reason = decision.reason if decision.quote is None else f"no inclusion after {flight.bumps} bumps"
+        gas = (attempts[-1].gas if attempts else 0) or 300_000
+        value = int(intent.value_wei)
+        refusal = None
+        if decision.quote is not None:  # a bump adds only its increase to the window: one of the two is mined
+            cost = worst_case_wei(gas, decision.quote.max_fee, value)
+            refusal = self._spend_refusal(cost, cost - worst_case_wei(gas, flight.last_quote.max_fee, value))
+        if flight.bumps >= self.policy.max_bumps or decision.quote is None or refusal is not None:
+            reason = (decision.reason if decision.quote is None else refusal
+                      or f"no inclusion after {flight.bumps} bumps")
             self._inflight.pop(intent.id, None)
             await self.journal.transition(intent.id, S.ABANDONED, reason)
             self._free_slots[flight.nonce] = (noop_floor(flight.last_quote, fresh, self.fees), time.monotonic())
             self.log.warning("abandoned {k} at nonce {n}: {r}", k=intent.key, n=flight.nonce, r=reason)
+            if refusal is not None and self.on_refusal is not None:
+                with contextlib.suppress(Exception):
+                    await self.on_refusal(intent.key, refusal)
             return
-        last = attempts[-1]
-        gas = last.gas or 300_000
+        assert decision.quote is not None
         raw, tx_hash = self._sign(flight.nonce, decision.quote, intent.to_address, intent.call_data,
-                                  int(intent.value_wei), gas)
+                                  value, gas)
         attempt = await self.journal.record_attempt(intent.id, flight.nonce, decision.quote.max_fee,
                                                     decision.quote.tip, tx_hash, raw_tx=raw, gas=gas)
         await self.journal.transition(intent.id, S.SENT, f"bump {flight.bumps + 1} at nonce {flight.nonce}")
@@ -360,6 +439,8 @@ class EvmLane:
         if isinstance(outcome, RpcFailure) and classify_send_error(outcome.message) is not SendError.ALREADY_KNOWN:
             await self.journal.set_attempt_status(attempt.id, "failed", outcome.message[:300])
             return
+        self.spend.record(time.monotonic(), worst_case_wei(gas, decision.quote.max_fee, value)
+                          - worst_case_wei(gas, flight.last_quote.max_fee, value))
         flight.last_quote = decision.quote
         await self.journal.set_attempt_status(attempt.id, "broadcast")
 
@@ -392,6 +473,7 @@ class EvmLane:
                     await self.journal.transition(intent.id, S.ABANDONED, f"noop failed: {outcome.message[:120]}")
                     continue
                 await self.journal.set_attempt_status(attempt.id, "broadcast")
+                self.spend.record(time.monotonic(), worst_case_wei(21_000, floor.max_fee, 0))  # counted, never refused
                 self._inflight[intent.id] = _Inflight(intent.id, nonce, floor, time.monotonic())
 
     async def _on_mined(self, intent_id: int, attempt: Attempt, receipt: dict[str, object],
@@ -470,8 +552,11 @@ class EvmLane:
             if intent.state == S.REORGED:
                 await self._reevaluate(intent.id)
                 continue
+            if intent.state == S.SIMULATED:  # killed between simulation and signing: nothing reached the chain
+                await self.journal.transition(intent.id, S.PLANNED, "restart: simulated but never signed")
+                continue
             if intent.state != S.SENT:
-                continue  # planned/simulated: nothing reached the chain; the bot re-submits if still wanted
+                continue  # planned: nothing reached the chain; the bot re-submits if still wanted
             mined = False
             for attempt in reversed(attempts):
                 receipt = await self.rpc.receipt(attempt.tx_hash)

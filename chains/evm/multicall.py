@@ -77,12 +77,20 @@ def encode_aggregate3_fast(calls: Sequence[Call]) -> str:
 
 
 def decode_aggregate3_fast(result_hex: str) -> list[CallResult]:
-    """Parse `(bool,bytes)[]`; any layout surprise defers to eth_abi's strict decoder."""
-    raw = bytes.fromhex(result_hex.removeprefix("0x"))
+    """Parse `(bool,bytes)[]`; any layout surprise defers to eth_abi's strict decoder; data neither accepts
+    (truncated, not hex) is a MulticallError."""
+    try:
+        raw = bytes.fromhex(result_hex.removeprefix("0x"))
+    except (ValueError, AttributeError, TypeError):
+        raise MulticallError(f"aggregate3 reply is not hex: {str(result_hex)[:40]!r}") from None
     try:
         return _parse(raw)
     except (IndexError, ValueError):
+        pass
+    try:
         return decode_aggregate3(result_hex)
+    except Exception as exc:  # eth_abi's DecodingError family and friends
+        raise MulticallError(f"aggregate3 reply of {len(raw)} bytes does not decode: {type(exc).__name__}") from None
 
 
 def _word(raw: bytes, at: int) -> int:
@@ -156,5 +164,8 @@ class MulticallReader:
         reply = await self.rpc.request("eth_call", [{"to": self.address, "data": encode_aggregate3_fast(chunk)}, tag])
         if isinstance(reply, RpcFailure) or not isinstance(reply, str):
             return None
-        decoded = decode_aggregate3_fast(reply)
+        try:
+            decoded = decode_aggregate3_fast(reply)
+        except MulticallError:  # a garbled reply is treated like a failed batch: smaller batches, then an error
+            return None
         return decoded if len(decoded) == len(chunk) else None

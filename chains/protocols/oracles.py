@@ -156,6 +156,8 @@ def pyth_quote(p: PythPrice, asset: Underlying, chain: str, block: int, feed: st
         raise OracleValueError(where, f"price {p.price} is not positive")
     if not -36 <= p.expo <= 36:  # real feeds use -12..0; beyond this the value is garbage, not a price
         raise OracleValueError(where, f"exponent {p.expo} out of range")
+    if p.conf < 0:  # uint64 on chain: negative means the caller built it wrong, and would pass the conf guard
+        raise OracleValueError(where, f"confidence {p.conf} is negative")
     return OracleQuote(OracleSource.PYTH, asset, fixed(p.price, -p.expo), utc(p.publish_time, where), chain, block,
                        fixed(p.conf, -p.expo), feed)
 

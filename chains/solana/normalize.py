@@ -128,6 +128,13 @@ def market_instrument(chain: str, address: Pubkey, m: OptionMarket, underlying_s
     """(instrument, contract size) of a market: pure, so the call/put and strike rules are table-testable."""
     cu = canonical_underlying(underlying_symbol, aliases)
     cq = canonical_underlying(quote_symbol, aliases)
+    if m.underlying_amount_per_contract <= 0 or m.quote_amount_per_contract <= 0:  # no strike, no size
+        raise AdapterError(f"market {address}: amounts per contract must be > 0, got "
+                           f"{m.underlying_amount_per_contract} / {m.quote_amount_per_contract}")
+    try:
+        expiry = datetime.fromtimestamp(m.expiration, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise AdapterError(f"market {address}: expiration {m.expiration} is not a representable time") from None
     ua = from_base_units(m.underlying_amount_per_contract, underlying_decimals)
     qa = from_base_units(m.quote_amount_per_contract, quote_decimals)
     if cq is Underlying.USD and cu is not Underlying.USD:
@@ -137,7 +144,6 @@ def market_instrument(chain: str, address: Pubkey, m: OptionMarket, underlying_s
     else:
         raise AdapterError(f"market {address}: one side must be a USD stablecoin, got {underlying_symbol}/"
                            f"{quote_symbol}")
-    expiry = datetime.fromtimestamp(m.expiration, UTC)
     inst = Instrument(asset, InstrumentKind.OPTION, chain, PROTOCOL, str(address), settle.upper(), kind,
                       strike, expiry, Decimal(1), ExerciseStyle.AMERICAN)
     return inst, size

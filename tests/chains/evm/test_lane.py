@@ -197,8 +197,22 @@ async def test_reorged_action_is_reevaluated_and_lands_once(automine: Env) -> No
     assert done.block_hash != mined.block_hash or done.block_number != mined.block_number
 
 
-async def test_many_concurrent_intents_get_sequential_nonces(automine: Env) -> None:
-    lane = await automine.lane(LanePolicy(poll_interval_s=0.05, bump_after_s=1.0))
+async def test_parallel_planners_send_each_key_once(automine: Env) -> None:
+    """Four planning workers: a key submitted five times while planned is still sent once, and a burst of
+    keys gets one transaction each with gap-free nonces."""
+    lane = await automine.lane(LanePolicy(poll_interval_s=0.05, bump_after_s=30, workers=4))
+    await asyncio.gather(*(lane.submit(_transfer("dup:1", 3)) for _ in range(5)))
+    await asyncio.gather(*(lane.submit(_transfer(f"par:{i}", 1)) for i in range(30)))
+    finals = [await lane.wait_final(k, timeout=60) for k in ["dup:1", *(f"par:{i}" for i in range(30))]]
+    assert all(f.state == IntentState.CONFIRMED for f in finals)
+    assert sorted(f.nonce for f in finals) == list(range(31))
+    assert await _nonce(automine, lane.signer.address) == 31
+    assert int(str(await automine.rpc("eth_getBalance", RECIPIENT, "latest")), 16) == 3 + 30
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+async def test_many_concurrent_intents_get_sequential_nonces(automine: Env, workers: int) -> None:
+    lane = await automine.lane(LanePolicy(poll_interval_s=0.05, bump_after_s=1.0, workers=workers))
     n = 200
     await asyncio.gather(*(lane.submit(_transfer(f"bulk:{i}", 1)) for i in range(n)))
     finals = [await lane.wait_final(f"bulk:{i}", timeout=60) for i in range(n)]
