@@ -20,16 +20,29 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._result import emit  # noqa: E402
 from chains.events import OracleUpdate  # noqa: E402
 from chains.evm.endpoints import EndpointPool  # noqa: E402
 from chains.evm.watcher import ChainWatcher  # noqa: E402
 from chains.protocols.abi import encode_call  # noqa: E402
+from chains.protocols.portfolio_margin import PortfolioMarginAdapter  # noqa: E402
 from chains.protocols.vault_options import Action, ActionType, VaultOptionsAdapter, build_operate  # noqa: E402
 from chains.stream import EventStream  # noqa: E402
-from tests.chains.protocols.devnet import E8, OPT, USDC, VaultDevnet, deploy_vault_devnet, rpc  # noqa: E402
+from tests.chains.protocols.devnet import (  # noqa: E402
+    E8,
+    E18,
+    OPT,
+    USDC,
+    VaultDevnet,
+    deploy,
+    deploy_vault_devnet,
+    rpc,
+    send,
+)
 from tests.conftest import start_anvil, stop_anvil  # noqa: E402
 
 
@@ -93,6 +106,12 @@ async def bench_latency(updates: int) -> None:
                   f"max {max(lat):7.1f} ms  n={len(lat)}")
         print(f"  ratio polling/websocket: p50 {pct(results[False], 50) / pct(results[True], 50):.1f}x  "
               f"p99 {pct(results[False], 99) / pct(results[True], 99):.1f}x")
+        ws_, poll = results[True], results[False]
+        emit(f"PriceFeed update mined → OracleQuote on the stream, {updates} updates",
+             f"WebSocket p50 {pct(ws_, 50):.1f} ms, p99 {pct(ws_, 99):.1f} ms",
+             f"1 s polling p50 {pct(poll, 50):.0f} ms, p99 {pct(poll, 99):.0f} ms",
+             f"{pct(poll, 50) / pct(ws_, 50):.0f}× (p50)", ws_p50_ms=pct(ws_, 50), ws_p99_ms=pct(ws_, 99),
+             poll_p50_ms=pct(poll, 50), poll_p99_ms=pct(poll, 99))
         await net.close()
     finally:
         stop_anvil(node.proc)
@@ -163,6 +182,113 @@ async def bench_accounts(n: int, subset: int) -> None:
         naive = (time.perf_counter() - t0) * n / subset
         print(f"  naive one-eth_call-per-view baseline: measured on {subset} accounts, EXTRAPOLATED to {n}: "
               f"{naive:.1f} s  -> batched is {naive / total:.0f}x faster")
+        emit(f"discover + read {n:,} VaultOptions vaults at one block", f"{total:.2f} s",
+             f"one eth_call per view, extrapolated from {subset}: {naive:.1f} s; target < 2 s",
+             f"{naive / total:.0f}x", seconds=total, naive_s=naive, accounts=n)
+        await pool.close()
+        await net.close()
+    finally:
+        stop_anvil(node.proc)
+
+
+async def seed_pm(net: VaultDevnet, n: int) -> tuple[Any, float]:
+    """PortfolioMargin next to the vault stack (same USDC / WETH / feed) and n subaccounts, each with cash and a
+    long call bought from a house account: createAccount from anvil's accounts 1-5, then deposit + trade from the
+    admin (their operator), all as eth_sendTransaction JSON-RPC batches with automine off."""
+    w3, admin = net.w3, net.admin
+    vol = await deploy(w3, "VolFeed", admin, 86400, sender=admin)
+    pm = await deploy(w3, "PortfolioMargin", net.usdc.address, vol.address, admin, sender=admin)
+    await send(w3, pm.functions.setUnderlying(net.weth.address, net.feed.address, 3600), admin)
+    expiry = await net.now() + 30 * 86400
+    tau_a = 36 * 30 * 10**16 // 365  # flat 60 % vol over 30 days as total variance (b = 0)
+    await send(w3, vol.functions.setSlice(net.weth.address, expiry, tau_a, 0, 0, 0, E18 // 10, 3000 * E18), admin)
+    for strike in (3000, 3500, 4000):
+        await send(w3, pm.functions.addSeries(net.weth.address, expiry, strike * E18, True), admin)
+    t0 = time.perf_counter()
+    cash = 10_000 * USDC
+    await send(w3, net.usdc.functions.mint(admin, cash * (n + 1000)), admin)
+    await send(w3, net.usdc.functions.approve(pm.address, 2**256 - 1), admin)
+    house = int(await pm.functions.nextAccountId().call())
+    await send(w3, pm.functions.createAccount(), admin)
+    await send(w3, pm.functions.deposit(house, cash * 1000), admin)
+    owners = (await w3.eth.accounts)[1:6]
+    for o in owners:
+        await send(w3, pm.functions.setOperator(admin, True), o)
+    marks = [int(await pm.functions.markOf(s).call()) for s in (1, 2, 3)]
+    first = int(await pm.functions.nextAccountId().call())
+    nonces = {a: await w3.eth.get_transaction_count(a) for a in [admin, *owners]}
+    batch: list[tuple[str, list[object]]] = []
+
+    async def push(sender: str, data: str, last: bool) -> None:
+        batch.append(("eth_sendTransaction", [{"from": sender, "to": pm.address, "data": data, "gas": hex(600_000),
+                                               "nonce": hex(nonces[sender]), "maxFeePerGas": hex(10**11),
+                                               "maxPriorityFeePerGas": hex(10**9)}]))
+        nonces[sender] += 1
+        if len(batch) == 500 or last:
+            replies = await w3.provider.make_batch_request(batch)  # type: ignore[arg-type]
+            errors = [r for r in replies if r.get("error")]  # type: ignore[union-attr]
+            if errors:
+                raise RuntimeError(f"PM seeding failed: {errors[0]}")
+            batch.clear()
+            await rpc(w3, "evm_mine")
+
+    await rpc(w3, "evm_setAutomine", [False])
+    try:
+        for i in range(n):
+            await push(owners[i % len(owners)], pm.encode_abi("createAccount", args=[]), i == n - 1)
+        while int((await rpc(w3, "txpool_status"))["pending"], 16):
+            await rpc(w3, "evm_mine")
+        for i in range(n):
+            aid, s = first + i, i % 3
+            await push(admin, pm.encode_abi("deposit", args=[aid, cash]), False)
+            await push(admin, pm.encode_abi("trade", args=[aid, house, s + 1, E18 // 10, marks[s]]), i == n - 1)
+        while int((await rpc(w3, "txpool_status"))["pending"], 16):
+            await rpc(w3, "evm_mine")
+    finally:
+        await rpc(w3, "evm_setAutomine", [True])
+    made = int(await pm.functions.nextAccountId().call()) - first
+    if made != n:
+        raise RuntimeError(f"expected {n} PM subaccounts, found {made}")
+    return pm, time.perf_counter() - t0
+
+
+async def bench_pm_accounts(n: int, subset: int) -> None:
+    node = start_anvil(chain_id=42161, args=("--gas-limit", "1000000000"))
+    try:
+        net = await deploy_vault_devnet(node.url)
+        deploy_block = await net.w3.eth.block_number
+        pm, seed_s = await seed_pm(net, n)
+        head = await net.w3.eth.block_number
+        print(f"(c) {n} PortfolioMargin subaccounts (cash + one long call each) seeded in {seed_s:.1f} s")
+        pool = EndpointPool([node.url], timeout_s=60)
+        for rep in range(2):
+            ad = PortfolioMarginAdapter("arbitrum", pool, pm.address, deploy_block)
+            t0 = time.perf_counter()
+            disc = await ad.discover()
+            t1 = time.perf_counter()
+            states = await ad.read(disc.accounts, head)
+            t2 = time.perf_counter()
+            positions = sum(len(s.positions) for s in states)
+            print(f"  run {rep + 1}: discover {len(disc.accounts)} accounts {t1 - t0:.3f} s + read {len(states)} "
+                  f"states ({positions} positions, MM/MtM from the contract) at one block {t2 - t1:.3f} s = "
+                  f"{t2 - t0:.3f} s (target < 2 s; {ad.multicall.round_trips} multicall round trips)")
+        total = t2 - t0
+        # naive baseline: one eth_call per view per account (ownerOf, cashOf, heldSeries, margin, auction,
+        # positionOf of its one series), sequential, on a subset
+        t0 = time.perf_counter()
+        for aid in range(1, subset + 1):
+            for sig in ("ownerOf(uint256)", "cashOf(uint256)", "heldSeries(uint256)",
+                        "getMarginAndMarkToMarket(uint256)", "getAuction(uint256)"):
+                data = encode_call(sig, ["uint256"], [aid])
+                await pool.expect("eth_call", [{"to": pm.address, "data": "0x" + data.hex()}, hex(head)])
+            data = encode_call("positionOf(uint256,uint256)", ["uint256", "uint256"], [aid, 1])
+            await pool.expect("eth_call", [{"to": pm.address, "data": "0x" + data.hex()}, hex(head)])
+        naive = (time.perf_counter() - t0) * n / subset
+        print(f"  naive one-eth_call-per-view baseline: measured on {subset} accounts, EXTRAPOLATED to {n}: "
+              f"{naive:.1f} s  -> batched is {naive / total:.0f}x faster")
+        emit(f"discover + read {n:,} PortfolioMargin subaccounts at one block", f"{total:.2f} s",
+             f"one eth_call per view, extrapolated from {subset}: {naive:.1f} s; target < 2 s",
+             f"{naive / total:.0f}x", seconds=total, naive_s=naive, accounts=n, positions=positions)
         await pool.close()
         await net.close()
     finally:
@@ -179,6 +305,7 @@ async def main() -> None:
     args = ap.parse_args()
     if not args.skip_accounts:
         await bench_accounts(args.accounts, args.subset)
+        await bench_pm_accounts(args.accounts, args.subset)
     if not args.skip_latency:
         await bench_latency(args.updates)
 

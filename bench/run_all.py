@@ -1,20 +1,39 @@
-"""Run every bench/bench_*.py in name order, print each one's table, then a summary.
+"""Run every bench/bench_*.py in name order, print each one's output, then write bench/RESULTS.md.
 
-Each benchmark runs in its own interpreter (fresh JIT state, no cross-talk between thread pools);
-their own output is passed through unchanged. Exit status is non-zero if any benchmark failed.
+Each benchmark runs in its own interpreter (fresh JIT state, no cross-talk between thread pools); its output is
+passed through unchanged, and its `RESULT {json}` lines (bench/_result.py) become the rows of the generated
+table, with the machine it ran on (cores, RAM, CPU model, Python / numpy / numba versions, load average) and the
+date. Exit status is non-zero if any benchmark failed; a failed one is listed in the file, never silently left out.
 
-Usage: python bench/run_all.py [--only SUBSTRING] [--timeout SECONDS]
+Usage: python bench/run_all.py [--only SUBSTRING] [--timeout SECONDS] [--out bench/RESULTS.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent))
+
+from bench._result import parse  # noqa: E402
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: int
+    seconds: float
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def discover(only: str | None) -> list[Path]:
@@ -22,35 +41,134 @@ def discover(only: str | None) -> list[Path]:
     return [p for p in scripts if only is None or only in p.name]
 
 
-def run(script: Path, timeout: float) -> tuple[int, float]:
-    """Run one benchmark with output streaming to ours; (exit status, seconds). 124 = timed out."""
+def run(script: Path, timeout: float) -> Outcome:
+    """Run one benchmark, streaming its output to ours and collecting its RESULT rows. Status 124 = timed out."""
     print(f"===== {script.name} =====", flush=True)
+    out = Outcome(script.name, 0, 0.0)
     t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=BENCH_DIR.parent, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    assert proc.stdout is not None
+    deadline = t0 + timeout
     try:
-        status = subprocess.run(
-            [sys.executable, str(script)], cwd=BENCH_DIR.parent, timeout=timeout
-        ).returncode
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            try:
+                row = parse(line.rstrip("\n"))
+            except ValueError as exc:  # json.JSONDecodeError is a ValueError
+                out.problems.append(f"unreadable RESULT line: {exc}")
+                continue
+            if row is not None:
+                out.rows.append(row)
+            if time.perf_counter() > deadline:
+                raise subprocess.TimeoutExpired(proc.args, timeout)
+        out.status = proc.wait(timeout=max(deadline - time.perf_counter(), 1.0))
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
         print(f"{script.name}: timed out after {timeout:.0f} s", flush=True)
-        status = 124
-    return status, time.perf_counter() - t0
+        out.status = 124
+        out.problems.append(f"timed out after {timeout:.0f} s")
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _first(path: str, key: str) -> str:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def _version(module: str) -> str:
+    try:
+        mod = __import__(module)
+    except ImportError:
+        return "not installed"
+    return str(getattr(mod, "__version__", "?"))
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on (the numbers mean little without it)."""
+    mem_kib = _first("/proc/meminfo", "MemTotal").split()[0]
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DIR.parent, capture_output=True,
+                         text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=BENCH_DIR.parent, capture_output=True,
+                           text=True).stdout.strip()
+    return {
+        "cpu": _first("/proc/cpuinfo", "model name"),
+        "cores": str(os.cpu_count()),
+        "ram": f"{int(mem_kib) / 2**20:.1f} GiB" if mem_kib.isdigit() else "?",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "numpy": _version("numpy"),
+        "numba": _version("numba"),
+        "commit": rev + (" (with uncommitted changes)" if dirty else ""),
+    }
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render(outcomes: list[Outcome], info: dict[str, str], started: datetime, total_s: float,
+           load_before: tuple[float, ...], load_after: tuple[float, ...]) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `bench/run_all.py` (`make bench`); do not edit by hand. Every baseline in a row was measured",
+        "in the same run as the row's result, on this machine:",
+        "",
+        f"- date: {started:%Y-%m-%d %H:%M} UTC; whole run {total_s / 60:.1f} min",
+        f"- CPU: {info['cpu']}, {info['cores']} cores; RAM {info['ram']}; {info['os']}",
+        f"- Python {info['python']}, numpy {info['numpy']}, numba {info['numba']}; commit {info['commit']}",
+        f"- load average (1/5/15 min) before: {'/'.join(f'{x:.2f}' for x in load_before)}, "
+        f"after: {'/'.join(f'{x:.2f}' for x in load_after)} (other work on the machine slows the wall-clock rows)",
+        "",
+        "| benchmark | workload | result | baseline / target (same run) | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        for r in o.rows:
+            lines.append(f"| `{o.name}` | {_cell(r['workload'])} | {_cell(r.get('result', ''))} | "
+                         f"{_cell(r.get('baseline', ''))} | {_cell(r.get('ratio', ''))} |")
+    lines += ["", "| benchmark | seconds | status |", "|---|---|---|"]
+    for o in outcomes:
+        verdict = "ok" if o.status == 0 else f"FAILED (exit {o.status})"
+        if o.status == 0 and not o.rows:
+            verdict = "ok, but printed no RESULT line"
+        lines.append(f"| `{o.name}` | {o.seconds:.0f} | {verdict}{'; ' + '; '.join(o.problems) if o.problems else ''} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description="Run all benchmarks in bench/.")
+    ap = argparse.ArgumentParser(description="Run all benchmarks in bench/ and write bench/RESULTS.md.")
     ap.add_argument("--only", help="run only scripts whose file name contains this")
-    ap.add_argument("--timeout", type=float, default=300.0, help="per-benchmark limit in seconds")
+    ap.add_argument("--timeout", type=float, default=900.0, help="per-benchmark limit in seconds")
+    ap.add_argument("--out", type=Path, default=BENCH_DIR / "RESULTS.md",
+                    help="where to write the table ('-' = do not write)")
     opts = ap.parse_args()
     scripts = discover(opts.only)
     if not scripts:
         print(f"no bench_*.py in {BENCH_DIR}" + (f" matching {opts.only!r}" if opts.only else ""))
         return 1
-    results = [(s.name, *run(s, opts.timeout)) for s in scripts]
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    outcomes = [run(s, opts.timeout) for s in scripts]
+    total = time.perf_counter() - t0
     print("===== summary =====")
-    for name, status, seconds in results:
-        verdict = "ok" if status == 0 else f"FAILED (exit {status})"
-        print(f"{name:32s} {seconds:7.1f} s  {verdict}")
-    return 0 if all(status == 0 for _, status, _ in results) else 1
+    for o in outcomes:
+        verdict = "ok" if o.status == 0 else f"FAILED (exit {o.status})"
+        print(f"{o.name:32s} {o.seconds:7.1f} s  {verdict}  {len(o.rows)} result rows")
+    print(f"total {total:.0f} s")
+    if str(opts.out) != "-":
+        opts.out.write_text(render(outcomes, machine(), started, total, load_before, os.getloadavg()))
+        print(f"wrote {opts.out}")
+    return 0 if all(o.status == 0 for o in outcomes) else 1
 
 
 if __name__ == "__main__":

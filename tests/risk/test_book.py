@@ -437,3 +437,22 @@ def test_margin_records_from_mirrors() -> None:
     for r in recs:
         t.put(r)
     assert t.by_entity_protocol()[(2, 1)] == (120.0, -20.0, 0.0)
+
+
+def test_upsert_positions_batch_equals_one_by_one() -> None:
+    rows = [call(i, size=1.0 + i, strike=80.0 + 5 * i, wallet=i % 3, is_call=bool(i % 2)) for i in range(7)]
+    one, batch = PositionBook(NOW), PositionBook(NOW)
+    for b in (one, batch):
+        b.tick(0, spot=100.0, vol=0.5)
+    for r in rows:
+        one.upsert(r)
+    got = batch.upsert_positions(rows)
+    assert [batch.position_id(int(r)) for r in got] == list(range(7))
+    for f in ("value", "delta", "gamma", "vega", "theta"):
+        assert batch.aggregates().entity_totals()[f] == pytest.approx(one.aggregates().entity_totals()[f], rel=1e-12)
+    batch.upsert_positions([call(3, size=-2.0)])  # a replace moves the totals like a single upsert does
+    one.upsert(call(3, size=-2.0))
+    assert batch.aggregates().entity_totals()["delta"] == pytest.approx(one.aggregates().entity_totals()["delta"])
+    assert len(batch.upsert_positions([])) == 0
+    with pytest.raises(ValueError, match="duplicate position ids"):
+        batch.upsert_positions([call(1), call(1)])
