@@ -73,7 +73,8 @@ class Bus:
     """Fire-and-forget publisher with a bounded buffer; `start()` it on the engine's loop, `stop()` at exit."""
 
     def __init__(self, url: str, *, prefix: str = "rtrm", buffer_size: int = 10_000, client_id: str | None = None,
-                 reconnect_s: float = 0.5, max_reconnect_s: float = 5.0, publish_timeout_s: float = 5.0) -> None:
+                 reconnect_s: float = 0.5, max_reconnect_s: float = 5.0, publish_timeout_s: float = 5.0,
+                 heartbeat_s: float = 1.0) -> None:
         if buffer_size < 1:
             raise ValueError("bus buffer_size must be >= 1")
         self.host, self.port, self._user, self._password = parse_mqtt_url(url)
@@ -82,6 +83,7 @@ class Bus:
         self.buffer_size = buffer_size
         self.client_id = client_id or f"rtrm-{uuid.uuid4().hex[:8]}"
         self.reconnect_s, self.max_reconnect_s, self.publish_timeout_s = reconnect_s, max_reconnect_s, publish_timeout_s
+        self.heartbeat_s = heartbeat_s  # idle this long → a heartbeat on `<prefix>/health/bus` (dead broker check)
         self.connected = False
         self.delivered = 0
         self.dropped = 0
@@ -177,7 +179,12 @@ class Bus:
                     {"kind": "bus_overflow", "dropped": n, "at": datetime.now(UTC)}), 1, False))
             if not self.buffer:
                 self._wake.clear()
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.heartbeat_s)
+                except TimeoutError:
+                    # idle: a dead broker is only noticed on a write, so write a heartbeat (fails → reconnect)
+                    await client.publish(f"{self.prefix}/health/bus", to_json({"at": datetime.now(UTC)}), qos=0,
+                                         timeout=self.publish_timeout_s)
                 continue
             msg = self.buffer[0]
             await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -37,8 +37,14 @@ class ConfigError(ValueError):
     """The configuration cannot be used; ``str()`` is one line: file, field path, what is expected."""
 
     def __init__(self, file: str, field: str, expected: str) -> None:
+        file, field, expected = _one_line(file), _one_line(field), _one_line(expected)
         self.file, self.field, self.expected = file, field, expected
         super().__init__(f"{file}: {field or '<root>'}: {expected}")
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a TOML key, an escape sequence) shown escaped: one line, no terminal tricks."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class _Model(BaseModel):
@@ -52,6 +58,9 @@ class ChainConfig(_Model):
     chain_id: int | None = Field(default=None, gt=0)
     block_time_s: float = Field(default=2.0, gt=0)
     confirmations: int = Field(default=1, ge=0, le=256)
+    # actions simulated side by side on this chain's lane (sends stay serial, one nonce at a time): a
+    # liquidation wave or an expiry with hundreds of settlements is not paced by one eth_call round trip each
+    lane_workers: int = Field(default=4, ge=1, le=32)
 
     @field_validator("rpc_urls")
     @classmethod
@@ -146,6 +155,7 @@ class DisputerParams(StrategyParams):
 
 class SettlementParams(StrategyParams):
     min_profit_usd: Decimal = Field(default=Decimal(0), ge=0)  # smallest payoff worth a redeem
+    batch_size: int = Field(default=40, ge=1, le=200)  # settlements per Multicall3 transaction (1 = no batching)
 
 
 P = TypeVar("P", bound=StrategyParams)
@@ -194,6 +204,10 @@ class GuardsConfig(_Model):
     max_price_jump: Decimal = Field(default=Decimal("0.5"), gt=0)  # |p/p_prev − 1| above this is absurd
     sequencer_grace_s: float = Field(default=3600.0, ge=0)
     gas_budget_native_per_hour: dict[str, Decimal] = Field(default_factory=dict)  # chain → ETH/SOL per hour
+    # Hard caps the sending lane enforces on worst-case cost (gas limit × max fee + value), chain → native amount:
+    # one transaction, and all transactions sent in a rolling hour (bumps included). Unset: no lane cap.
+    max_fee_per_action_native: dict[str, Annotated[Decimal, Field(gt=0)]] = Field(default_factory=dict)
+    max_spend_per_hour_native: dict[str, Annotated[Decimal, Field(gt=0)]] = Field(default_factory=dict)
     max_notional_usd: Decimal | None = Field(default=None, gt=0)
     kill_switch: bool = False
     kill_switch_file: Path | None = None
@@ -275,6 +289,10 @@ def _cross_check(file: str, cfg: Config) -> None:
             if chain not in cfg.chains:
                 raise ConfigError(file, f"entities.{name}.addresses.{chain}",
                                   f"unknown chain; expected one of {sorted(cfg.chains)}")
+    for budget in ("gas_budget_native_per_hour", "max_fee_per_action_native", "max_spend_per_hour_native"):
+        for chain in getattr(cfg.guards, budget):
+            if chain not in cfg.chains:
+                raise ConfigError(file, f"guards.{budget}.{chain}", f"unknown chain; expected one of {sorted(cfg.chains)}")
     for bot, bcfg in cfg.bots.configured().items():
         if bcfg.signer is not None and bcfg.signer not in cfg.signers:
             raise ConfigError(file, f"bots.{bot}.signer",
@@ -311,6 +329,8 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(str(p), "<file>", "file not found (copy rtrm.example.toml to start)") from None
     except OSError as exc:
         raise ConfigError(str(p), "<file>", f"readable file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), "<file>", f"UTF-8 text (byte {exc.start} is not)") from None
     return parse_config(text, str(p))
 
 

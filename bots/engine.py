@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+import numpy as np
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -27,7 +29,7 @@ from loguru import logger
 
 from bots.bus import Bus
 from bots.config import Config, ReloadDiff, reload_config
-from bots.guards import GuardContext, SequencerStatus, evaluate, quote_id
+from bots.guards import GuardContext, SequencerStatus, evaluate, next_reference, quote_id
 from bots.journal import Intent, IntentState, Journal
 from bots.store import RiskSnapshot, Store
 from bots.strategies.intents import ActionIntent, Decision
@@ -37,7 +39,10 @@ from chains.model import InstrumentKind, OracleQuote, Position
 from chains.stream import EventStream, Subscription
 from risk.book import Position as BookPosition
 from risk.book import PositionBook
+from risk.book_margin import distance_to_liquidation, house_margin_of_book
 from risk.book_value import Kind
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +113,31 @@ class GuardState:
     """Mutable world view the guards judge; `snapshot()` freezes it for one tick."""
 
     quotes: dict[tuple[str, str, str], OracleQuote] = field(default_factory=dict)
-    previous: dict[tuple[str, str, str], OracleQuote] = field(default_factory=dict)
+    previous: dict[tuple[str, str, str], OracleQuote] = field(default_factory=dict)  # jump-guard references
+    pending: dict[tuple[str, str, str], OracleQuote] = field(default_factory=dict)  # jumps awaiting confirmation
     sequencers: dict[str, SequencerStatus] = field(default_factory=dict)
     gas_spends: dict[str, list[tuple[datetime, Decimal]]] = field(default_factory=dict)
+    faults: dict[str, dict[str, str]] = field(default_factory=dict)  # chain → feed → why it is unusable
     kill_file: Path | None = None
+    max_jump: Decimal | None = None
 
     def observe(self, quote: OracleQuote) -> None:
+        """The reading becomes current; the jump reference moves only to plausible (or confirmed) readings."""
         qid = quote_id(quote)
-        if qid in self.quotes:
-            self.previous[qid] = self.quotes[qid]
+        current = self.quotes.get(qid)
+        if current is not None and quote.publish_time < current.publish_time:
+            return  # a late sighting of an older round (a lagging watcher) never replaces the newer one
+        if self.max_jump is None:
+            if qid in self.quotes:
+                self.previous[qid] = self.quotes[qid]
+        else:
+            ref, pend = next_reference(self.previous.get(qid), self.pending.get(qid), quote, self.max_jump)
+            if ref is not None:
+                self.previous[qid] = ref
+            if pend is None:
+                self.pending.pop(qid, None)
+            else:
+                self.pending[qid] = pend
         self.quotes[qid] = quote
 
     def spend(self, chain: str, at: datetime, amount: Decimal) -> None:
@@ -128,7 +149,8 @@ class GuardState:
     def snapshot(self, now: datetime) -> GuardContext:
         return GuardContext(now, tuple(self.quotes.values()), dict(self.previous), dict(self.sequencers),
                             {c: tuple(s) for c, s in self.gas_spends.items()},
-                            self.kill_file is not None and self.kill_file.exists())
+                            self.kill_file is not None and self.kill_file.exists(),
+                            {c: tuple(sorted(f.items())) for c, f in self.faults.items() if f})
 
 
 _KIND = {InstrumentKind.OPTION: Kind.OPTION, InstrumentKind.PERP: Kind.PERP, InstrumentKind.SPOT: Kind.SPOT,
@@ -177,8 +199,7 @@ class BookFeed:
         new_keys = {p.key for p in ev.positions}
         for stale in self._accounts.get(acct, set()) - new_keys:
             self.book.remove(stale)
-        for r in rows:
-            self.book.upsert(r)
+        self.book.upsert_positions(rows)  # one batch per account
         self._accounts[acct] = new_keys
         return len(rows)
 
@@ -204,6 +225,37 @@ class BookFeed:
             out[name] = {"delta": float(totals["delta"][eid]), "gamma": float(totals["gamma"][eid]),
                          "vega": float(totals["vega"][eid]), "theta": float(totals["theta"][eid]),
                          "dollar_delta": float(totals["delta"][eid]), "value_usd": float(totals["value"][eid])}
+        for name, extra in self.entity_stress().items():
+            if name in out:
+                out[name].update(extra)
+        return out
+
+    def entity_stress(self) -> dict[str, dict[str, Any]]:
+        """Per entity: its worst house scenario (entity wallets netted) and the smallest ETH move, down or up,
+        that takes one of its wallets below house MM — the figures a risk desk ranks entities by. Empty when
+        the book has no priced rows; a failure here must never stop the Greeks snapshot, so it is logged."""
+        if not self.book.active_rows().size:
+            return {}
+        try:
+            hm, eh = house_margin_of_book(self.book)
+            eth = self._ids["asset"].get("ETH")
+            dist = distance_to_liquidation(self.book, eth) if eth is not None else None
+        except (ValueError, ArithmeticError, IndexError) as exc:
+            logger.warning("entity stress figures unavailable: {}: {}", type(exc).__name__, exc)
+            return {}
+        rows = self.book.active_rows()
+        wallet, ent = self.book.col("wallet")[rows], self.book.col("entity")[rows]
+        out: dict[str, dict[str, Any]] = {}
+        for eid, name in self.names("entity").items():
+            if eid >= eh.worst_id.shape[0] or not (ent == eid).any():
+                continue
+            extra: dict[str, Any] = {"worst_scenario": hm.scenarios.describe(int(eh.worst_id[eid])),
+                                     "worst_loss_usd": max(0.0, -float(eh.worst_pnl[eid]))}
+            if dist is not None:
+                ws = np.unique(wallet[ent == eid])
+                d = float(np.nanmin(np.minimum(dist.down[ws], dist.up[ws]))) if ws.size else math.inf
+                extra["distance_to_liquidation"] = None if not math.isfinite(d) else d
+            out[name] = extra
         return out
 
 
@@ -232,12 +284,17 @@ class Engine:
         self.watchdog_s, self.stall_s = watchdog_s, stall_s
         self.config_path = config_path
         self.risk_extras = risk_extras  # margins, worst scenario, distance to liquidation per entity
-        self.guards = GuardState(kill_file=config.guards.kill_switch_file)
+        self.guards = GuardState(kill_file=config.guards.kill_switch_file, max_jump=config.guards.max_price_jump)
+        self.degraded: dict[str, str] = {}  # component (bus, store, log) → why it is degraded now
+        self.store_slow_s = 2.0  # a journal write waiting longer than this (locked database) is a degradation
+        self.log_status: Callable[[], str | None] | None = None  # why the log sink fails now, None when fine
+        self._bus_seen_up = False
         self.health = {name: BotHealth(name) for name in self.bots}
         self.last_action: dict[str, datetime] = {}  # target → last time an intent went out (cooldowns)
         self.lag_resyncs: dict[str, int] = {}
         self.heads: dict[str, int] = {}
-        self._alerted: dict[str, str] = {}  # intent key → last guard failure alerted (no alert storms)
+        # intent key / "<failed>:key" / "<tick>:bot" → last fault alerted for it (no alert storms)
+        self._alerted: dict[str, str | tuple[str, ...]] = {}  # guard failures: intent key → failure codes
         self._bot_tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}  # set = one tick pending (coalesced event triggers)
         self.event_ticks: dict[str, int] = {name: 0 for name in self.bots}  # triggers accepted per bot
@@ -361,12 +418,13 @@ class Engine:
             report = await self._execute(name, decision, now)
             h.ticks += 1
             h.last_ok = now
+            self._alerted.pop(f"<tick>:{name}", None)  # a recurrence after a good tick is a new fault
             return report
         except Exception as exc:  # isolation: this bot's tick failed, nothing else is affected
             h.errors += 1
             h.last_error = f"{type(exc).__name__}: {exc}"
             logger.opt(exception=exc).error("bot {} tick failed", name)
-            await self.alert(f"bot:{name}", f"tick failed: {h.last_error}", level="error")
+            await self._alert_once(f"<tick>:{name}", f"bot:{name}", f"tick failed: {h.last_error}", level="error")
             return TickReport(name, failed=("<tick>",))
         finally:
             h.tick_started = None
@@ -383,8 +441,8 @@ class Engine:
                 if not verdict.ok:
                     blocked.append(intent.key)
                     text = "; ".join(verdict.reasons)
-                    if self._alerted.get(intent.key) != text:
-                        self._alerted[intent.key] = text
+                    if self._alerted.get(intent.key) != verdict.codes:  # codes: stable while ages tick on
+                        self._alerted[intent.key] = verdict.codes
                         await self.alert(f"guard:{verdict.guard}", f"{intent.kind} {intent.target} blocked: {text}",
                                          chain=intent.chain, key=intent.key)
                     continue
@@ -395,14 +453,17 @@ class Engine:
                 else:
                     await self._send(bot, intent)
                     sent.append(intent.key)
+                    logger.bind(chain=intent.chain, key=intent.key).info(
+                        "{} {} handed to the lane: {}", intent.kind, intent.target, "; ".join(intent.reasons)[:300])
                 self.last_action[intent.target] = now
                 await self._track_claim(bot, intent, dry_run=self.config.dry_run)
                 self._publish_action(bot, intent, dry_run=self.config.dry_run)
             except Exception as exc:  # isolation per intent / account
                 failed.append(intent.key)
                 logger.opt(exception=exc).error("intent {} failed", intent.key)
-                await self.alert(f"bot:{bot}", f"{intent.kind} {intent.target} failed: {type(exc).__name__}: {exc}",
-                                 level="error", chain=intent.chain, key=intent.key)
+                await self._alert_once(f"<failed>:{intent.key}", f"bot:{bot}",
+                                       f"{intent.kind} {intent.target} failed: {type(exc).__name__}: {exc}",
+                                       level="error", chain=intent.chain, key=intent.key)
         return TickReport(bot, tuple(sent), tuple(dry), tuple(blocked), tuple(failed), len(decision.skipped))
 
     def _signer(self, bot: str) -> str:
@@ -424,10 +485,12 @@ class Engine:
         if self.builder is None:
             raise LookupError("no call builder configured")
         spec = self.builder.build(intent)
-        await executor.submit(ActionRequest(key=intent.key, to=spec.to, data=spec.data, value=spec.value,
-                                            urgency=intent.urgency, budget_max_fee=self._fee_cap(bot, intent),
-                                            gas_limit=spec.gas_limit, bot=bot, kind=intent.kind,
-                                            protocol=intent.protocol, target=intent.target))
+        # the lane journals before it sends: when the database is locked this waits, and nothing goes out
+        # without its journal row
+        await self._timed_store(f"journal row {intent.key}", executor.submit(ActionRequest(
+            key=intent.key, to=spec.to, data=spec.data, value=spec.value, urgency=intent.urgency,
+            budget_max_fee=self._fee_cap(bot, intent), gas_limit=spec.gas_limit, bot=bot, kind=intent.kind,
+            protocol=intent.protocol, target=intent.target)))
         self.guards.spend(intent.chain, self.clock(), intent.gas_cost_native)
 
     async def _track_claim(self, bot: str, intent: ActionIntent, dry_run: bool) -> None:
@@ -459,6 +522,15 @@ class Engine:
                               "expected_profit_usd": intent.expected_profit_usd,
                               "notional_usd": intent.notional_usd, "reasons": list(intent.reasons)})
 
+    async def _alert_once(self, dedup: str, source: str, message: str, level: str = "warning",
+                          chain: str = "", key: str = "") -> None:
+        """Alert unless the same fault (same text) was already alerted for `dedup` (an intent key or a bot's tick):
+        a fault repeated every tick is one alert row, not one per tick."""
+        if self._alerted.get(dedup) == message:
+            return
+        self._alerted[dedup] = message
+        await self.alert(source, message, level=level, chain=chain, key=key)
+
     async def alert(self, source: str, message: str, level: str = "warning", chain: str = "", key: str = "") -> None:
         """Alert row in the store and a message on `rtrm/alerts`; a failing store never hides the alert log."""
         logger.bind(source=source, chain=chain).warning("alert: {}", message)
@@ -468,10 +540,59 @@ class Engine:
             self.bus.alert({"source": source, "level": level, "chain": chain, "key": key, "message": message,
                             "at": self.clock()})
 
+    async def _timed_store(self, what: str, op: Awaitable[T]) -> T:
+        """A database write that waits longer than `store_slow_s` (a locked SQLite file, a slow server) marks the
+        store degraded — once; the next quick write marks it recovered. The write itself is never skipped."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        result = await op
+        waited = loop.time() - started
+        await self.set_degraded("store", f"{what} waited {waited:.1f}s for the database (locked or slow)"
+                                if waited > self.store_slow_s else None)
+        return result
+
+    async def set_degraded(self, component: str, why: str | None) -> None:
+        """A degraded component (bus, store, log) is alerted once when it degrades and once when it recovers;
+        the engine keeps acting meanwhile."""
+        if why is not None and component not in self.degraded:
+            self.degraded[component] = why
+            await self.alert(f"degraded:{component}", f"{component} degraded: {why}")
+        elif why is None and component in self.degraded:
+            was = self.degraded.pop(component)
+            await self.alert(f"degraded:{component}", f"{component} recovered (was: {was})", level="info")
+
+    async def observe_oracle_faults(self, chain: str, faults: Sequence[tuple[str, str]]) -> None:
+        """Feeds read on `chain` this round that gave no usable price (answer <= 0, reverted): they block every
+        action on the chain (guards) and are alerted once per fault; an info alert closes it on recovery."""
+        now = dict(faults)
+        before = self.guards.faults.get(chain, {})
+        for feed, why in now.items():
+            if feed not in before:
+                await self.alert("oracle:fault", f"oracle fault {feed}@{chain}: {why}; no action on {chain}",
+                                 chain=chain)
+        for feed in before.keys() - now.keys():
+            await self.alert("oracle:fault", f"oracle {feed}@{chain} healthy again", level="info", chain=chain)
+        self.guards.faults[chain] = now
+
+    async def _check_components(self) -> None:
+        """Degradations the engine notices itself: the MQTT bus lost its broker, the log sink cannot write."""
+        if self.bus is not None:
+            up = self.bus.connected
+            self._bus_seen_up = self._bus_seen_up or up
+            if self._bus_seen_up:
+                await self.set_degraded("bus", None if up else
+                                        f"MQTT broker unreachable; {self.bus.stats().buffered} messages buffered")
+        if self.log_status is not None:
+            await self.set_degraded("log", self.log_status())
+
     # ------------------------------------------------------------------ watchdog and health
     async def _watchdog(self) -> None:
         while True:
             await asyncio.sleep(self.watchdog_s)
+            try:
+                await self._check_components()
+            except Exception as exc:  # a failing check never stops the watchdog
+                logger.warning("component check failed: {}", exc)
             now = asyncio.get_running_loop().time()
             for name, h in self.health.items():
                 task = self._bot_tasks.get(name)
@@ -517,7 +638,7 @@ class Engine:
                 self.guards.observe(q)
                 if self.book is not None and q.price > 0:
                     self.book.tick(q)
-                await self.store.record_quote(q)
+                await self._timed_store(f"quote {q.source.value}:{q.asset.value}@{q.chain}", self.store.record_quote(q))
                 if self.bus is not None:
                     self.bus.oracle(q.chain, {"source": q.source.value, "asset": q.asset.value, "price": q.price,
                                               "confidence": q.confidence, "publish_time": q.publish_time,
@@ -576,6 +697,7 @@ class Engine:
     async def apply_reload(self, new: Config, diff: ReloadDiff) -> None:
         """Strategy parameters take effect now; every change (and what needs a restart) goes to the audit."""
         self.config = new
+        self.guards.max_jump = new.guards.max_price_jump
         await self.store.record_config_changes([(c.path, c.old, c.new) for c in diff.changes])
         if diff.restart_needed:
             await self.store.record_config_changes([(p, "", "") for p in diff.restart_needed], applied=False)

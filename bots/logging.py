@@ -12,12 +12,16 @@ formatted line, and the JSON sink formats exceptions itself). Tracebacks never s
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import os
 import re
+import shutil
 import sys
 import traceback
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -174,6 +178,89 @@ class _StderrSink:
         stream.flush()
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)\s*$", re.IGNORECASE)
+_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """ "20 MB" → bytes (B, KB, MB, GB; binary units)."""
+    m = _SIZE.match(text)
+    if m is None:
+        raise ValueError(f"log rotation {text!r} must be a size like '20 MB' or '512 KB'")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+class JsonFileSink:
+    """The JSON-lines file: size rotation, gzip archives, retention — and a disk that refuses writes (ENOSPC,
+    EIO, a vanished mount) never reaches the code that logged. Why our own sink: loguru's file sink reports
+    write errors only as text on stderr, so nothing could tell the keeper that its audit log is degraded.
+    `problem` is the current failure (None when writing works); lines that could not be written are counted."""
+
+    def __init__(self, path: Path, rotation_bytes: int, retention: int) -> None:
+        self.path, self.rotation_bytes, self.retention = path, rotation_bytes, retention
+        self.problem: str | None = None
+        self.dropped = 0
+        self._fh: TextIO | None = None
+        self._size = 0
+
+    def write(self, message: str) -> None:
+        try:
+            if self._fh is None:
+                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across writes
+                self._size = self.path.stat().st_size
+            if self._size and self._size + len(message) > self.rotation_bytes:
+                self._rotate()
+            assert self._fh is not None
+            self._fh.write(message)
+            self._fh.flush()
+            self._size += len(message.encode("utf-8"))
+            self.problem = None
+        except OSError as exc:
+            self.dropped += 1
+            self.problem = f"cannot write {self.path}: {exc.strerror or exc} ({self.dropped} lines lost)"
+            self._close()  # reopened on the next line: writing resumes once the disk takes it again
+
+    def retry(self) -> str | None:
+        """While degraded: try to write a marker line saying how many lines were lost (the only way to learn
+        that the disk takes writes again when nothing else is being logged). Returns the problem, if any."""
+        if self.problem is not None:
+            lost, why = self.dropped, self.problem
+            self.write(json.dumps({"time": datetime.now(UTC).isoformat(), "level": "WARNING",
+                                   "message": f"log sink recovered: lines were lost ({why})", "lost": lost}) + "\n")
+        return self.problem
+
+    def _rotate(self) -> None:
+        self._close()
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d_%H-%M-%S_%f")
+        archive = self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}.gz")
+        with open(self.path, "rb") as src, gzip.open(archive, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        self.path.unlink()
+        old = sorted(self.path.parent.glob(f"{self.path.stem}.*{self.path.suffix}.gz"))
+        for stale in old[: max(len(old) - self.retention, 0)]:
+            stale.unlink(missing_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self._size = 0
+
+    def _close(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+
+    def stop(self) -> None:
+        self._close()
+
+
+_json_sink: JsonFileSink | None = None
+
+
+def log_sink_problem() -> str | None:
+    """Why the JSON log file cannot be written right now (None when it can, or when there is none); while it
+    fails, each call retries the disk once."""
+    return _json_sink.retry() if _json_sink is not None else None
+
+
 def configure_logging(
     level: str = "INFO",
     json_path: str | os.PathLike[str] | None = None,
@@ -190,9 +277,10 @@ def configure_logging(
     Idempotent: calling it again replaces the previous configuration. ``secrets`` are extra literal values to
     redact besides the secret-looking environment variables read now.
     """
-    global _redactor
+    global _redactor, _json_sink
     _redactor = Redactor.from_env(extra=secrets)
     logger.remove()
+    _json_sink = None
     logger.configure(patcher=_patch, extra={})
     logger.add(
         _StderrSink(stream),
@@ -205,14 +293,14 @@ def configure_logging(
     if json_path is not None:
         path = Path(json_path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if compression != "gz":
+            raise ValueError(f"log compression {compression!r}: only 'gz' is supported")
+        _json_sink = JsonFileSink(path, parse_size(rotation), retention)
         logger.add(
-            str(path),
+            _json_sink,
             level=json_level.upper(),
             format=_json_format,
-            rotation=rotation,
-            retention=retention,
-            compression=compression,
             backtrace=False,
             diagnose=False,
-            encoding="utf-8",
+            catch=True,
         )

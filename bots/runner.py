@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,7 @@ from bots.config import Config, SignerConfig
 from bots.engine import BookFeed, BotSpec, CallSpec, Engine
 from bots.guards import SequencerStatus
 from bots.journal import FINAL, IntentState, Journal
+from bots.logging import log_sink_problem
 from bots.sources.claims import ClaimsSource, claim_call
 from bots.sources.evm import CallReverted, Head, call, head
 from bots.sources.hedger import (
@@ -43,6 +45,7 @@ from bots.sources.hedger import (
 )
 from bots.sources.liquidator import LiquidatorSource
 from bots.sources.portfolio import PMSource
+from bots.sources.pyth import PythConfigError, PythGuard, pyth_guard
 from bots.sources.settlement import ExpiryJobs, SettlementSource, settlement_call
 from bots.sources.settlement import decide as settlement_decide
 from bots.sources.vault import VaultSource
@@ -52,6 +55,7 @@ from bots.strategies import hedger as hedger_strategy
 from bots.strategies.intents import ActionIntent
 from bots.triggers import Watchers, build_watchers, event_ticked
 from chains.events import OracleUpdate, PositionChanged
+from chains.evm.allowlist import Allowlist, SpendCaps
 from chains.evm.endpoints import EndpointPool
 from chains.evm.lane import ActionRequest, EvmLane, LanePolicy
 from chains.evm.signer import Signer, signer_from_env, signer_from_keystore
@@ -171,6 +175,16 @@ def adapter_config(config: Config, name: str) -> dict[str, Any]:
     return {"address": address, "entities": entities}
 
 
+def lane_limits(config: Config, chain: str) -> tuple[Allowlist, SpendCaps]:
+    """What the chain's lane may call — every `[protocols.*].addresses` entry on that chain (manifest-filled
+    included) — and its hard spend caps from `[guards]` (native amounts → wei)."""
+    allowlist = Allowlist.build(chain, [a for p in config.protocols.values() if p.chain == chain
+                                        for a in p.addresses.values()])
+    g = config.guards
+    return allowlist, SpendCaps(SpendCaps.native_to_wei(g.max_fee_per_action_native.get(chain)),
+                                SpendCaps.native_to_wei(g.max_spend_per_hour_native.get(chain)))
+
+
 @dataclass
 class Runtime:
     """A keeper assembled from a Config. `start()`, then `engine` runs the bots; `stop()` releases everything."""
@@ -196,6 +210,7 @@ class Runtime:
     pm_deposit_usdc: int = 1_000_000  # whole USDC the keeper's fresh PortfolioMargin bidder account starts with
     bidder_accounts: dict[str, int] = field(default_factory=dict)
     hedger_source: HedgerSource | None = None
+    pyth_guard: PythGuard | None = None  # Pyth feeds read as guard oracles before each tick
     hedge_calls: HedgeCalls | None = None
     settlement_source: SettlementSource | None = None
     settlement_adapters: dict[str, ProtocolAdapter] = field(default_factory=dict)
@@ -229,6 +244,12 @@ class Runtime:
         settlement = cfg.bots.get("settlement")
         if settlement is not None and settlement.enabled:
             bots.append(await self._settlement(settlement.signer))
+        try:  # configured Pyth feeds: read before every tick, judged by the guards (bots.sources.pyth)
+            self.pyth_guard = pyth_guard(cfg, self.pools, self._observe)
+        except PythConfigError as exc:
+            raise RunnerError(str(exc)) from exc
+        if self.pyth_guard is not None:
+            bots = [dataclasses.replace(b, source=self.pyth_guard.before(b.source)) for b in bots]
         for name, bcfg in cfg.bots.configured().items():
             if name not in ("liquidator", "hedger", "settlement", *CLAIM_BOTS) and bcfg.enabled:
                 logger.warning("bot {} is configured but `rtrm run` does not wire it yet; it will not run", name)
@@ -256,6 +277,7 @@ class Runtime:
                                                          hedge=self.hedge_calls,
                                                          settlement=self.settlement_adapters),
                              book=book, **kw)
+        self.engine.log_status = log_sink_problem  # a full disk under the JSON log → one alert
         await self.engine.start(**engine_kw)
         if self.watchers is not None:
             self.watchers.start()
@@ -335,7 +357,9 @@ class Runtime:
             rpcs=self.pools, vaults=vault_sources, portfolios=pm_sources, store=self.store,
             last_action=lambda: self.engine.last_action if self.engine is not None else {},
             sequencer_feeds=self._sequencer_feeds(), observe_sequencer=self._observe_sequencer,
-            observe=self._observe, observe_states=self._observe_states, on_head=self.clock.observe if self.clock is not None else None)
+            observe_faults=self._observe_faults,
+            observe=self._observe, observe_states=self._observe_states, on_head=self.clock.observe if self.clock is not None else None,
+            on_unreachable=self._chain_unreachable)
         return BotSpec("liquidator", liquidator.decide, self.liquidator_source,
                        chains=frozenset(a.chain for a in self._event_adapters))
 
@@ -526,18 +550,49 @@ class Runtime:
             w3 = AsyncWeb3(AsyncHTTPProvider(cc.rpc_urls[0]))
             self._w3s.append(w3)
             policy = self.lane_policy or LanePolicy(confirmations=max(cc.confirmations, 1))
-            self.lanes[chain] = EvmLane(w3, self.signer, chain, int(cc.chain_id or 0), self.journal, policy=policy)
+            allowlist, caps = lane_limits(self.config, chain)
+            policy = dataclasses.replace(policy, workers=max(policy.workers, cc.lane_workers),
+                                         allowlist=policy.allowlist or allowlist,
+                                         caps=SpendCaps(policy.caps.per_action_wei or caps.per_action_wei,
+                                                        policy.caps.per_hour_wei or caps.per_hour_wei))
+            lane = EvmLane(w3, self.signer, chain, int(cc.chain_id or 0), self.journal, policy=policy)
+            lane.on_refusal = lambda key, reason, chain=chain: self._lane_refused(chain, key, reason)
+            self.lanes[chain] = lane
         return self.lanes[chain]
+
+    async def _lane_refused(self, chain: str, key: str, reason: str) -> None:
+        """A lane refused to sign (spend cap): an alert like any other blocked action."""
+        if self.engine is not None:
+            await self.engine.alert("lane", f"{key}: {reason}", level="error", chain=chain, key=key)
+
+    def _permit_setup(self, chain: str, to: str, data: bytes) -> None:
+        """A setup approve on a token the config does not list (e.g. a vault's `collateral()`): allowed as
+        approve-only on that token; the lane still checks that the spender is an allowed contract."""
+        allow = self.lanes[chain].policy.allowlist
+        if allow is not None and data[:4] == selector("approve(address,uint256)"):
+            allow.permit_approve(to)
 
     async def _observe(self, quote: OracleQuote) -> None:
         """New readings only go to the engine (guards, store, bus); the same round twice is not a new quote."""
         qid = (quote.source.value, quote.asset.value, quote.chain)
         prev = self._last_quote.get(qid)
-        if prev is not None and (prev.price, prev.publish_time) == (quote.price, quote.publish_time):
+        seen = self.engine.guards.quotes.get(qid) if self.engine is not None else None  # e.g. the watcher's
+        if any(p is not None and (p.price, p.publish_time) == (quote.price, quote.publish_time) for p in (prev, seen)):
             return
         self._last_quote[qid] = quote
         if self.engine is not None:
             await self.engine.on_event(OracleUpdate(quote.chain, quote))
+
+    async def _chain_unreachable(self, chain: str, why: str | None) -> None:
+        """One alert when a chain's RPC stops answering the liquidator, one when it is back (not one per tick)."""
+        if self.engine is None:
+            return
+        if why is None:
+            await self.engine.alert(f"rpc:{chain}", f"{chain} RPC answers again; the liquidator reads it again",
+                                    level="info", chain=chain)
+        else:
+            await self.engine.alert(f"rpc:{chain}", f"{chain} RPC unreachable; the liquidator acts on the other "
+                                    f"chains until it answers: {why}", chain=chain)
 
     def _sequencer_feeds(self) -> dict[str, str]:
         """Chain → L2 sequencer uptime feed, from any protocol's `SequencerUptimeFeed` address on that chain."""
@@ -547,6 +602,11 @@ class Runtime:
     def _observe_sequencer(self, status: SequencerStatus) -> None:
         if self.engine is not None:
             self.engine.guards.sequencers[status.chain] = status
+
+    async def _observe_faults(self, chain: str, faults: Sequence[tuple[str, str]]) -> None:
+        """Feeds that gave no usable price this round → the engine's guards (no action on the chain) and alerts."""
+        if self.engine is not None:
+            await self.engine.observe_oracle_faults(chain, faults)
 
     async def _observe_states(self, states: Sequence[AccountState]) -> None:
         """Accounts read at a new block replace their rows in the engine's risk book (the keeper's inherited
@@ -585,6 +645,7 @@ class Runtime:
     async def _send_setup(self, chain: str, key: str, to: str, data: bytes, protocol: str) -> None:
         """A one-off keeper preparation transaction through the lane (journaled, idempotent by key)."""
         lane = self.lanes[chain]
+        self._permit_setup(chain, to, data)
         await lane.submit(ActionRequest(key=key.lower(), to=to, data="0x" + data.hex(), bot="setup",
                                         kind=key.split(":")[3], protocol=protocol, target=to))
         done = await lane.wait_final(key.lower(), timeout=60.0, states=FINAL)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Index, func, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -286,15 +287,20 @@ class Store:
         """Create the claim or update the given fields (status moves, liveness, evidence)."""
         if "loss_usd" in fields and isinstance(fields["loss_usd"], Decimal):
             fields["loss_usd"] = str(fields["loss_usd"])
-        async with self._session() as session:
-            row = (await session.exec(select(Claim).where(Claim.claim_id == claim_id))).first()
-            if row is None:
-                row = Claim(claim_id=claim_id, **fields)
-                session.add(row)
-            else:
-                await session.exec(update(Claim).where(col(Claim.id) == row.id)
-                                   .values(**fields, updated_at=_now()))
-            await session.commit()
+        for attempt in range(2):  # the claims source and the engine may create the same claim at once
+            try:
+                async with self._session() as session:
+                    row = (await session.exec(select(Claim).where(Claim.claim_id == claim_id))).first()
+                    if row is None:
+                        session.add(Claim(claim_id=claim_id, **fields))
+                    else:
+                        await session.exec(update(Claim).where(col(Claim.id) == row.id)
+                                           .values(**fields, updated_at=_now()))
+                    await session.commit()
+                break
+            except IntegrityError:
+                if attempt:
+                    raise  # not the insert race: a real constraint violation
         got = await self.claim(claim_id)
         assert got is not None
         return got

@@ -129,7 +129,8 @@ class ClaimsSource:
     async def claimer(self, now: datetime) -> ClaimerState:
         snap = await self.snapshot(now)
         me = self.our_address.lower()
-        return ClaimerState(now, self.market.chain, self.market_protocol, snap.covers, snap.liquidations,
+        mine = tuple(c for c in snap.covers if not c.holder or c.holder.lower() == me)  # only ours can be claimed
+        return ClaimerState(now, self.market.chain, self.market_protocol, mine, snap.liquidations,
                             claimed_refs=frozenset(c.evidence_ref for c in snap.claims),
                             our_claims=tuple(c for c in snap.claims if c.claimant.lower() == me))
 
@@ -193,7 +194,8 @@ class ClaimsSource:
         d = Decimal(10) ** self.market.decimals
         remaining = Decimal(max(r.amount - r.paid_out - r.reserved, 0)) / d
         return Cover(str(r.cover_id), self.entity_of.get(r.account.lower(), r.account), r.account, chain,
-                     self._protocol_name(chain, r.protocol), remaining, datetime.fromtimestamp(r.end, UTC))
+                     self._protocol_name(chain, r.protocol), remaining, datetime.fromtimestamp(r.end, UTC),
+                     holder=r.holder)
 
     def _claim(self, r: ClaimRecord, covers: Mapping[int, Cover]) -> FiledClaim:
         ref = f"{self.chain_name(r.source_chain_id)}:0x{r.tx_hash.hex()}:{r.log_index}"

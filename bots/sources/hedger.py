@@ -196,7 +196,8 @@ class HedgerSource:
         sizes = tuple(sorted((p.instrument.venue_id, str(p.size)) for p in st.positions))
         return HedgeTarget(name, "pool", name, amm.chain, ASSET, float(st.params["delta"]),
                            float(st.params["gamma"]), spot, self.vol, nearest_tau(st.positions, blk.timestamp),
-                           fingerprint(sizes, str(st.collateral.get("WETH")), spot))
+                           fingerprint(sizes, str(st.collateral.get("WETH")), spot),
+                           sellable=((amm.chain, float(st.collateral.get("WETH", 0))),))
 
     async def _pool_spot(self, amm: OptionAmmAdapter) -> float | None:
         for q in (await amm.oracles()).quotes:
@@ -225,6 +226,7 @@ class HedgerSource:
                 positions.extend(st.positions)
             now_s = max(now_s, (await head(adapter.rpc)).timestamp)
         weth = 0
+        held: dict[str, float] = {}
         for v in self.venues:
             blk = await head(v.adapter.rpc)
             now_s = max(now_s, blk.timestamp)
@@ -232,10 +234,12 @@ class HedgerSource:
             (bal,) = decode_exact(("uint256",), await call(v.adapter.rpc, v.weth, data, blk.number, "WETH.balanceOf"),
                                   "WETH.balanceOf")
             weth += int(bal)
+            held[v.chain] = held.get(v.chain, 0.0) + int(bal) / WAD
         delta, gamma = option_greeks(positions, spot, now_s, self.vol)
         sizes = tuple(sorted((p.instrument.protocol, p.instrument.venue_id, str(p.size)) for p in positions))
         return HedgeTarget(k.entity, "entity", k.section, "", ASSET, delta + weth / WAD, gamma, spot, self.vol,
-                           nearest_tau(positions, now_s), fingerprint(sizes, weth, spot))
+                           nearest_tau(positions, now_s), fingerprint(sizes, weth, spot),
+                           sellable=tuple(sorted(held.items())))
 
 
 # ------------------------------------------------------------------------------------------ call builders

@@ -23,9 +23,9 @@ from loguru import logger
 from bots.sources.evm import CallReverted, Head, call, head
 from bots.strategies import settlement as base
 from bots.strategies.intents import ActionIntent, Decision, Skip, make_key
-from chains.evm.multicall import Call
+from chains.evm.multicall import MULTICALL3, Call, encode_aggregate3_fast
 from chains.protocols.abi import decode_exact, encode_call, encode_uint_call, selector
-from chains.protocols.base import Rpc
+from chains.protocols.base import CallData, Rpc
 from chains.protocols.common import require_ok
 from chains.protocols.portfolio_margin import PortfolioMarginAdapter, decode_held
 from chains.protocols.vault_options import OPTION_DECIMALS, VaultOptionsAdapter, decode_vault
@@ -96,7 +96,7 @@ def decide(state: KeeperSettlementState, params: Mapping[str, Any]) -> Decision:
             make_key(BOT, "settle_expired", e.chain, e.protocol, e.account_id, e.series_id),
             reasons=(f"account {e.account_id} holds series {e.series_id} expired {e.expiry.isoformat()}",),
             params=MappingProxyType({"account_id": e.account_id, "series_id": e.series_id})))
-    return Decision(tuple(intents), tuple(skipped))
+    return Decision(tuple(base.batch_settlements(intents, params)), tuple(skipped))
 
 
 def option_units(amount: Any) -> int:
@@ -120,6 +120,14 @@ def settlement_call(adapter: Any, intent: ActionIntent) -> Any | None:
             return adapter.set_expiry_price(str(p["underlying"]), int(p["expiry"]), int(p["round_id"]))
     if isinstance(adapter, PortfolioMarginAdapter) and intent.kind == "settle_expired":
         return adapter.settle_expired(int(p["account_id"]), int(p["series_id"]))
+    if intent.kind == "settle_batch":
+        calls = []
+        for member in p["members"]:
+            one = settlement_call(adapter, replace(intent, kind=str(p["kind"]), params=MappingProxyType(member)))
+            if one is None or one.value:
+                raise ValueError(f"{intent.key}: member {member} of a {p['kind']} batch has no plain call")
+            calls.append(Call(one.to, one.data))
+        return CallData(MULTICALL3, bytes.fromhex(encode_aggregate3_fast(calls)[2:]))
     return None
 
 

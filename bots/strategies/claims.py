@@ -36,6 +36,7 @@ class Cover:
     protocol: str
     limit_usd: Decimal
     expiry: datetime
+    holder: str = ""  # who may claim on it (CoverMarket rejects anyone else: NotCoverHolder)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,9 @@ class HedgeTarget:
     vol: float = 0.6
     tau: float = 30 / 365
     version: str = ""  # book version / block the figures are from: part of the idempotency key
+    # WETH the target holds per chain, i.e. what it can sell: the hedger buys to hedge short delta but never
+    # shorts (a sell on a chain where it holds nothing would revert); None = not limited (tests, models)
+    sellable: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,17 @@ def _half_width(t: HedgeTarget, cost: float, p: HedgerParams) -> float:
     return whalley_wilmott_half_width(t.spot, t.gamma, cost, p.risk_aversion, 0.0, t.tau)
 
 
+def band_half_width(t: HedgeTarget, quotes: tuple[VenueQuote, ...], p: HedgerParams) -> float | None:
+    """The no-trade band's half width (underlying units) the hedger holds `t` to, at the cheapest allowed
+    venue's cost for trading back toward zero; None without a quote (reports draw it beside the delta)."""
+    allowed = [q for q in quotes if q.asset == t.asset and (not p.venues or q.venue in p.venues)
+               and (t.kind != "pool" or q.chain == t.chain)]
+    if not allowed:
+        return None
+    side = -1 if t.delta > 0 else 1
+    return _half_width(t, cheapest(tuple(allowed), side, t.delta).cost(side), p)
+
+
 def cheapest(quotes: tuple[VenueQuote, ...], side: int, size: float) -> VenueQuote:
     """Lowest all-in cost: proportional cost on the trade's notional plus the venue chain's gas."""
     return min(quotes, key=lambda q: q.cost(side) * abs(size) * q.mid + float(q.gas_usd))
@@ -88,6 +102,12 @@ def decide_target(t: HedgeTarget, quotes: tuple[VenueQuote, ...], p: HedgerParam
     if not allowed:
         return Skip(t.name, f"no quote for {t.asset} on configured venues {p.venues or 'any'}")
     side = -1 if t.delta > 0 else 1
+    holdings = dict(t.sellable) if t.sellable is not None else None
+    if side < 0 and holdings is not None:
+        allowed = [q for q in allowed if holdings.get(q.chain, 0.0) > 0]
+        if not allowed:
+            return Skip(t.name, f"long delta {t.delta:.6g} but no {t.asset} held on a venue chain to sell "
+                                "(the hedger does not short)")
     venue = cheapest(tuple(allowed), side, t.delta)
     cost = venue.cost(side)
     slip_bps = abs((venue.buy_price if side > 0 else venue.sell_price) / venue.mid - 1) * 10_000
@@ -98,16 +118,23 @@ def decide_target(t: HedgeTarget, quotes: tuple[VenueQuote, ...], p: HedgerParam
     d = decide_hedge(t.delta, t.spot, h, p.policy, limits)
     if d.action == "hold":
         return Skip(t.name, "; ".join(d.reasons))
+    size = d.trade_size
+    reasons_extra: tuple[str, ...] = ()
+    if size < 0 and holdings is not None and -size > holdings.get(venue.chain, 0.0):
+        size = -holdings[venue.chain]
+        reasons_extra = (f"sell capped at the {holdings[venue.chain]:.6g} {t.asset} held on {venue.chain}",)
+        if abs(size) * t.spot < float(p.min_trade_usd):
+            return Skip(t.name, f"{reasons_extra[0]}: below min_trade_usd {p.min_trade_usd}")
     limit_price = venue.mid * (1 + side * p.max_slippage_bps / 10_000)
-    notional = usd(abs(d.trade_size) * t.spot)
+    notional = usd(abs(size) * t.spot)
     kind = "rebalance" if t.kind == "pool" else "hedge"
     key = make_key(BOT, kind, t.name, venue.venue, t.version or "v0")
-    reasons = (f"band {p.band}: λ {cost:.5f} on {venue.venue} ({venue.chain})", *d.reasons)
-    expected = -(usd(abs(d.trade_size) * t.spot * cost) + venue.gas_usd)  # hedging costs; it buys risk reduction
+    reasons = (f"band {p.band}: λ {cost:.5f} on {venue.venue} ({venue.chain})", *d.reasons, *reasons_extra)
+    expected = -(usd(abs(size) * t.spot * cost) + venue.gas_usd)  # hedging costs; it buys risk reduction
     return ActionIntent(BOT, kind, venue.chain, t.protocol if t.kind == "pool" else venue.venue, t.name, key,
                         expected, notional, venue.gas_native, Urgency.ROUTINE, reasons, MappingProxyType(
-                            {"asset": t.asset, "size": d.trade_size, "limit_price": limit_price,
-                             "venue": venue.venue, "target_delta": d.target_delta}))
+                            {"asset": t.asset, "size": size, "limit_price": limit_price,
+                             "venue": venue.venue, "target_delta": t.delta + size}))
 
 
 def decide(state: HedgerState, params: Mapping[str, HedgerParams]) -> Decision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,3 +87,41 @@ def decide(state: SettlementState, params: Mapping[str, SettlementParams]) -> De
                                              f"${pos.payoff_usd}",),
                                     params=MappingProxyType({"series": pos.series, "amount": str(pos.size)})))
     return Decision(tuple(intents), tuple(skipped))
+
+
+BATCHABLE = ("settle_vault", "settle_expired")  # permissionless, no caller-specific effect: safe to batch
+
+
+def batch_settlements(intents: list[ActionIntent], params: Mapping[str, object]) -> list[ActionIntent]:
+    """Group permissionless settlements of one (chain, protocol, kind) into `settle_batch` intents of at most
+    `batch_size` (the protocol section's), sent as one Multicall3 aggregate3 transaction each.
+
+    Why: an expiry settles every vault and account at once; one transaction per settlement pays the 21k base
+    gas hundreds of times and queues the lane for minutes. The batch key is made of its members' keys, so the
+    same pending set is never sent twice, and a member settled meanwhile simply drops out of the next batch.
+    Other intents and groups of one pass through unchanged.
+    """
+    groups: dict[tuple[str, str, str], list[ActionIntent]] = {}
+    out: list[ActionIntent] = []
+    for it in intents:
+        size = getattr(params.get(it.protocol), "batch_size", 1)
+        if it.kind in BATCHABLE and isinstance(size, int) and size > 1:
+            groups.setdefault((it.chain, it.protocol, it.kind), []).append(it)
+        else:
+            out.append(it)
+    for (chain, protocol, kind), members in groups.items():
+        size = int(getattr(params[protocol], "batch_size", 1))
+        members = sorted(members, key=lambda m: m.key)
+        for start in range(0, len(members), size):
+            chunk = members[start:start + size]
+            if len(chunk) == 1:
+                out.append(chunk[0])
+                continue
+            digest = hashlib.sha256("\n".join(m.key for m in chunk).encode()).hexdigest()[:16]
+            out.append(ActionIntent(
+                BOT, "settle_batch", chain, protocol, f"{len(chunk)}× {kind} ({chunk[0].target} … {chunk[-1].target})",
+                make_key(BOT, "batch", chain, protocol, kind, digest),
+                reasons=(f"{len(chunk)} {kind} in one Multicall3 batch", *chunk[0].reasons),
+                params=MappingProxyType({"kind": kind, "members": tuple(dict(m.params) for m in chunk),
+                                         "member_keys": tuple(m.key for m in chunk)})))
+    return out

@@ -28,9 +28,11 @@ from chains.devnet.protocols import (
     INITIAL_ATM_VOL,
     INITIAL_PRICES,
     PRICE_FEEDS,
+    PYTH_UPDATE_FEE_WEI,
     UNDERLYING_TOKEN,
     default_out_dir,
     push_pyth,
+    pyth_update_data,
     svi_slice,
     to_units,
 )
@@ -271,6 +273,42 @@ class MarketDriver:
                 c["MockPyth"], batch, sender, {a: self.prices[a] for a in ("ETH", "BTC", "USDC")}, pt
             )
         await batch.flush()
+
+    async def push_raw_answer(self, asset: str, answer: int, *, chains: Sequence[str] | None = None) -> None:
+        """Fault injection: write `answer` (feed units, may be zero or negative — the feeds accept it, like a
+        misbehaving Chainlink aggregator) as a new round of `asset`'s price feed. The driver's market is not
+        changed: the next `push()` writes the real price again."""
+        feed = next((n for n, (a, _) in PRICE_FEEDS.items() if a == asset), None)
+        if feed is None:
+            raise ValueError(f"no price feed for {asset!r} (have: {', '.join(a for a, _ in PRICE_FEEDS.values())})")
+        for name in list(chains) if chains is not None else list(self._chains):
+            c = self.chain(name)
+            if not c.has(feed):
+                continue
+            batch = TxBatch(c.w3, gas=300_000)
+            await batch.send((await c.w3.eth.accounts)[0], c[feed].address,
+                             c[feed].encode_abi("updateAnswer", args=[answer]), label=f"{feed}.updateAnswer")
+            await batch.flush()
+
+    async def push_pyth_confidence(self, conf_bps: int, *, chains: Sequence[str] | None = None) -> None:
+        """Fault injection: a new MockPyth round at the driver's current prices whose confidence interval is
+        `conf_bps` of the price (a normal push uses 5 bps; a blow-out is hundreds). The next `push()` writes the
+        normal confidence again."""
+        if conf_bps < 0:
+            raise ValueError(f"conf_bps must be >= 0, got {conf_bps}")
+        for name in list(chains) if chains is not None else list(self._chains):
+            c = self.chain(name)
+            if not c.has("MockPyth"):
+                continue
+            key = str(c.entries["MockPyth"].address)
+            pt = max(await chain_now(c.w3) + 1, self._pyth_time.get(key, 0) + 1)
+            self._pyth_time[key] = pt
+            pyth = c["MockPyth"]
+            data = [pyth_update_data(c.w3, a, self.prices[a], pt, conf_bps) for a in ("ETH", "BTC", "USDC")]
+            batch = TxBatch(c.w3, gas=500_000)
+            await batch.send((await c.w3.eth.accounts)[0], pyth.address, pyth.encode_abi("updatePriceFeeds", args=[data]),
+                             value=PYTH_UPDATE_FEE_WEI * len(data), label="MockPyth.updatePriceFeeds")
+            await batch.flush()
 
     async def run_path(self, path: Sequence[Mapping[str, Decimal]], *, dt_seconds: int = 0) -> None:
         """Push each step (advancing time by ``dt_seconds`` before each one when > 0)."""

@@ -156,9 +156,10 @@ def test_detach_status_down_and_state_survives_restart(
     assert not any(is_our_process(p.pid, p.cmdline) for p in m2.processes.values())
 
 
-def test_demo_runs_smoke_scenario() -> None:
+def test_devnet_smoke_check_brings_every_chain_up_and_down() -> None:
     env = {**os.environ, "RTRM_LOG_LEVEL": "WARNING"}
-    proc = run_cli("demo", env=env)
+    proc = subprocess.run([sys.executable, "-m", "chains.devnet.smoke"], capture_output=True, text=True,
+                          cwd=project_root(), env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     for expected in ("chain_id=1 ", "chain_id=42161", "chain_id=8453", "Multicall3", "USDC", "devnet down"):

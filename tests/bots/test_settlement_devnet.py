@@ -54,7 +54,9 @@ url = "{db}"
 signer = "keeper"
 interval_s = 3600
 [bots.settlement.protocols.vault_options]
+batch_size = 1
 [bots.settlement.protocols.portfolio_margin]
+batch_size = 1
 """
 
 

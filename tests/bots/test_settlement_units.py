@@ -231,3 +231,34 @@ async def test_first_round_after_expiry_skips_invalid_answers_and_reads_logarith
     assert (await first(rounds, 1000))[0] == 1  # exactly at expiry counts
     assert (await first(rounds, 1000 + 60 * 2000))[0] is None  # no round after expiry yet
     assert (await first([], 5))[0] is None  # a feed with no rounds at all
+
+
+def test_many_pm_settlements_go_out_in_multicall_batches_with_stable_keys() -> None:
+    from dataclasses import replace as dc_replace
+
+    from chains.evm.multicall import MULTICALL3
+
+    many = dc_replace(state(priced=True), pm_expired=tuple(
+        PmExpired("arbitrum", "portfolio_margin", a, 9, EXPIRY) for a in range(1, 8)))
+    params = {**PARAMS, "portfolio_margin": SettlementParams(batch_size=3)}
+    d = decide(many, params)
+    batches = [i for i in d.intents if i.kind == "settle_batch"]
+    assert sorted(len(b.params["members"]) for b in batches) == [3, 3]
+    singles = [i for i in d.intents if i.kind == "settle_expired"]
+    # 7 = 3 + 3 + a group of one, which passes through as a plain settlement
+    assert sum(len(b.params["members"]) for b in batches) + len(singles) == 7 and len(singles) == 1
+    assert [i.key for i in decide(many, params).intents] == [i.key for i in d.intents]  # same set, same keys
+    fewer = dc_replace(many, pm_expired=many.pm_expired[1:])
+    assert {i.key for i in decide(fewer, params).intents if i.kind == "settle_batch"} != {b.key for b in batches}
+    b, _vo, pm = builder()
+    spec = b.build(batches[0])
+    assert spec.to == MULTICALL3 and spec.data.startswith("0x82ad56cb")
+    body = bytes.fromhex(spec.data[10:])
+    from eth_abi import decode as abi_decode
+
+    (calls,) = abi_decode(["(address,bool,bytes)[]"], body)
+    accounts = [m["account_id"] for m in batches[0].params["members"]]
+    assert [(c[0].lower(), c[1], bytes(c[2])) for c in calls] == [
+        (pm.address.lower(), True, build_settle_expired(PM, a, 9).data) for a in accounts]
+    off = decide(many, {**PARAMS, "portfolio_margin": SettlementParams(batch_size=1)})
+    assert [i.kind for i in off.intents].count("settle_expired") == 7

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -131,3 +132,19 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     await s.close()
     with pytest.raises(RuntimeError, match="newer than this code"):
         await Store(path).open(target_version=1)
+
+
+async def test_concurrent_upserts_of_one_claim_make_one_row(tmp_path: Path) -> None:
+    """The claims source and the engine record the same new claim at the same moment (two stores on one file,
+    as two runtimes share a demo's store): one row, the last fields win, no IntegrityError escapes."""
+    a = await Store(str(tmp_path / "c.db")).open()
+    b = await Store(str(tmp_path / "c.db")).open()
+    try:
+        await asyncio.gather(*(s.upsert_claim("base:cover_market:1", chain="base", protocol="cover_market",
+                                              status=f"s{i}") for i, s in enumerate([a, b] * 4)))
+        rows = await a.claims()
+        assert [r.claim_id for r in rows] == ["base:cover_market:1"]
+        assert rows[0].status.startswith("s")
+    finally:
+        await a.close()
+        await b.close()

@@ -74,3 +74,23 @@ def test_bad_target_is_skipped_and_others_still_decided() -> None:
     out = decide(HedgerState(NOW, (replace(KEEPER, name="broken", spot=0.0), KEEPER), QUOTES), {"keeper": P})
     assert [i.target for i in out.intents] == ["keeper"]
     assert out.skipped[0].target == "broken" and out.skipped[0].reason.startswith("invalid input: ValueError: spot")
+
+
+def test_long_delta_sells_only_what_is_held_and_never_shorts() -> None:
+    # nothing held anywhere: hold, with the reason (the AMM reverts NothingToSell otherwise)
+    none = decide_target(replace(KEEPER, sellable=(("base", 0.0), ("arbitrum", 0.0))), QUOTES, P)
+    assert isinstance(none, Skip) and "does not short" in none.reason
+    # held only on arbitrum: the sell goes there even though base is cheaper, capped at the holding
+    only_arb = decide_target(replace(KEEPER, sellable=(("arbitrum", 2.5),)), QUOTES, P)
+    assert isinstance(only_arb, ActionIntent) and only_arb.chain == "arbitrum"
+    assert only_arb.params["size"] == pytest.approx(-2.5)
+    assert only_arb.params["target_delta"] == pytest.approx(7.5)
+    assert any("capped at the 2.5" in r for r in only_arb.reasons)
+    # plenty held: the uncapped decision is unchanged
+    plenty = decide_target(replace(KEEPER, sellable=(("base", 100.0),)), QUOTES, P)
+    free = decide_target(KEEPER, QUOTES, P)
+    assert isinstance(plenty, ActionIntent) and isinstance(free, ActionIntent)
+    assert plenty.params["size"] == free.params["size"] and plenty.chain == free.chain
+    # a short-delta target buys regardless of holdings
+    short = decide_target(replace(KEEPER, delta=-10.0, sellable=(("base", 0.0),)), QUOTES, P)
+    assert isinstance(short, ActionIntent) and short.params["size"] > 0
