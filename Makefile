@@ -7,9 +7,21 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 export FOUNDRY_SOLC := $(CURDIR)/bin/solc
 SOL_SOURCES := $(shell find contracts -name '*.sol' 2>/dev/null) foundry.toml
 
-.PHONY: setup demo test test-slow test-all forge-test lint typecheck bench clean
+.PHONY: setup browser demo test test-slow test-faults test-all forge-test lint typecheck bench clean
 
-setup: $(VENV)/.stamp node_modules/.stamp out/.stamp
+setup: $(VENV)/.stamp node_modules/.stamp out/.stamp browser
+
+# Headless Chromium (Debian package) renders the demo report in tests. Checked every time (cheap), installed when
+# missing; installing needs root.
+browser:
+	@if command -v chromium >/dev/null || test -n "$$RTRM_CHROMIUM"; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo 'installing chromium (Debian package) for the report render test'; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo 'chromium is missing: run "sudo apt-get install chromium" (or set RTRM_CHROMIUM=/path/to/chrome), then make setup' >&2; \
+	  exit 1; \
+	fi
 
 $(VENV)/.stamp: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +52,11 @@ forge-test: node_modules/.stamp
 # Fault-injection and other long suites (not part of `make test`).
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+# Fault-injection scenarios (RPC outage, stuck mempool, reorg, fuzz budgets): `-m faults`, not in `make test`.
+# Fault-injection scenarios (outages, stuck mempool, reorgs, kills, degradation) and long fuzz budgets.
+test-faults: setup
+	$(PY) -m pytest -q -m faults tests/faults
 
 bench: setup
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -28,13 +28,6 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Placeholder demo: the devnet smoke scenario (temporary dir, free ports, up → show → down)."""
-    from chains.devnet.smoke import main as smoke
-
-    return smoke()
-
-
 # Subcommand modules, each exposing register(subparsers). A registry instead of an if-chain: a new command is
 # one line here.
 COMMAND_MODULES = (
@@ -42,6 +35,8 @@ COMMAND_MODULES = (
     "bots.commands.listings",
     "bots.commands.inspect",
     "bots.commands.run",
+    "bots.commands.chaos",
+    "bots.commands.demo",
 )
 
 
@@ -76,8 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
     register_devnet(sub)
     for register in _optional_registrations():
         register(sub)
-    demo = sub.add_parser("demo", help="run the demo (for now: devnet smoke test on free ports)")
-    demo.set_defaults(handler=cmd_demo)
     return parser
 
 

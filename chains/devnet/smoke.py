@@ -1,4 +1,4 @@
-"""Devnet smoke scenario (what ``rtrm demo`` runs until the real demo lands): bring a complete devnet up in a
+"""Devnet smoke check (`python -m chains.devnet.smoke`): bring a complete devnet up in a
 temporary directory on free non-default ports, show every chain live, take it down again.
 """
 
@@ -61,3 +61,7 @@ async def run_smoke(echo: Callable[[str], None] = print) -> int:
 
 def main() -> int:
     return asyncio.run(run_smoke())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
