@@ -160,11 +160,13 @@ class Demo:
             finally:
                 await w3.provider.disconnect()
         self._sampler = asyncio.create_task(self._sample_heads(), name="demo-heads")
+        self.drv = await MarketDriver(self.manifest, root=self.root, out_dir=self.root / "out").__aenter__()
+        await self.drv.block_time_steps(1)  # chain time from blocks and advances only: a seed replays exactly
         self.view.phase("seed", f"{self.opts.wallets} wallets on every protocol")
         self.report = await seed_devnet(self.manifest, wallets=self.opts.wallets, seed=self.opts.seed,
                                         root=self.root, out_dir=self.root / "out")
         shutil.copy(Path(self.manifest.directory) / "seed.json", self.run_dir / "seed.json")
-        self.drv = await MarketDriver(self.manifest, root=self.root, out_dir=self.root / "out").__aenter__()
+        await self.drv.sync()  # the seeding pushed fresh oracle rounds
         self.view.phase("keeper", "funding the keeper, its starting hedge book, configs")
         await self._prepare_keeper()
         await self._start_agents()

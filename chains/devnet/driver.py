@@ -343,13 +343,16 @@ class MarketDriver:
     # -------------------------------------------------------------- time
 
     async def advance_time(self, seconds: int, *, push: bool = True) -> None:
-        """Move every chain's clock forward (EVM: evm_increaseTime + evm_mine; Solana: admin API), then re-push
-        the current market so feeds are fresh at the new time."""
+        """Move every chain's clock forward (EVM: the next block `seconds` after the latest one, then mined;
+        Solana: admin API), then re-push the current market so feeds are fresh at the new time.
+
+        `evm_setNextBlockTimestamp` rather than `evm_increaseTime`: it also works under
+        :meth:`block_time_steps` (anvil ignores increaseTime there) and moves exactly `seconds` of chain time."""
         if seconds <= 0:
             raise ValueError(f"seconds must be positive, got {seconds}")
 
         async def evm(c: ChainContracts) -> None:
-            await _rpc(c.w3, "evm_increaseTime", [seconds])
+            await _rpc(c.w3, "evm_setNextBlockTimestamp", [await chain_now(c.w3) + seconds])
             await _rpc(c.w3, "evm_mine", [])
 
         jobs: list[Any] = [evm(c) for c in self._chains.values()]
@@ -365,13 +368,20 @@ class MarketDriver:
         if push:
             await self.push()
 
+    async def block_time_steps(self, seconds: int = 1) -> None:
+        """Every new block on every EVM chain is `seconds` after the previous one, whatever the wall clock does:
+        chain time becomes a function of the blocks mined and of explicit advances, so a seeded scenario sees
+        the same auction clocks however fast the machine is."""
+        for c in self._chains.values():
+            await _rpc(c.w3, "anvil_setBlockTimestampInterval", [seconds])
+
     async def advance_to(self, timestamp: int, *, push: bool = True) -> None:
         """Bring every EVM chain to at least ``timestamp`` (e.g. an expiry); Solana follows the furthest move."""
         moves = {n: timestamp - await chain_now(c.w3) for n, c in self._chains.items()}
         for n, delta in moves.items():
             if delta > 0:
                 c = self._chains[n]
-                await _rpc(c.w3, "evm_increaseTime", [delta])
+                await _rpc(c.w3, "evm_setNextBlockTimestamp", [timestamp])
                 await _rpc(c.w3, "evm_mine", [])
         if self.solana_url is not None and moves and max(moves.values()) > 0:
             from chains.devnet.solana.admin_client import SolanaAdmin
