@@ -45,8 +45,9 @@ def _common(manifest_dir: Path, store: Path, mqtt_url: str | None, rpc: Mapping[
     ]
     for chain in EVM_CHAINS:
         if chain in rpc:
+            # one planner per lane: transactions land in decision order, so a seed replays the same blocks
             lines += [f"[chains.{chain}]", f"rpc_urls = [{_q(rpc[chain])}]", f"chain_id = {chain_ids[chain]}",
-                      "confirmations = 1", ""]
+                      "confirmations = 1", "lane_workers = 1", ""]
     for e in entities:
         addrs = ", ".join(f"{c} = [{_q(e.address)}]" for c in EVM_CHAINS if c in rpc)
         flags = ("covered = true\n" if e.covered else "") + ("keeper = true\n" if e.keeper else "")

@@ -161,7 +161,11 @@ class Demo:
                 await w3.provider.disconnect()
         self._sampler = asyncio.create_task(self._sample_heads(), name="demo-heads")
         self.drv = await MarketDriver(self.manifest, root=self.root, out_dir=self.root / "out").__aenter__()
-        await self.drv.block_time_steps(1)  # chain time from blocks and advances only: a seed replays exactly
+        # chain time from blocks and advances only, from the next whole hour: a seed replays the same blocks
+        # at the same timestamps (runs started within the same hour, as expiries are set at deployment)
+        await self.drv.block_time_steps(1)
+        now = await self._chain_time()
+        await self.drv.advance_to((now + 60 + 3599) // 3600 * 3600)  # oracles re-pushed at the new time
         self.view.phase("seed", f"{self.opts.wallets} wallets on every protocol")
         self.report = await seed_devnet(self.manifest, wallets=self.opts.wallets, seed=self.opts.seed,
                                         root=self.root, out_dir=self.root / "out")

@@ -121,7 +121,8 @@ def decide_target(t: HedgeTarget, quotes: tuple[VenueQuote, ...], p: HedgerParam
     size = d.trade_size
     reasons_extra: tuple[str, ...] = ()
     if size < 0 and holdings is not None and -size > holdings.get(venue.chain, 0.0):
-        size = -holdings[venue.chain]
+        # shaved so float rounding can never ask for a wei more than the balance (the router reverts STF)
+        size = -holdings[venue.chain] * (1 - 1e-9)
         reasons_extra = (f"sell capped at the {holdings[venue.chain]:.6g} {t.asset} held on {venue.chain}",)
         if abs(size) * t.spot < float(p.min_trade_usd):
             return Skip(t.name, f"{reasons_extra[0]}: below min_trade_usd {p.min_trade_usd}")
