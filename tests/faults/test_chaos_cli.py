@@ -78,6 +78,7 @@ def test_missing_schedule_file_and_bad_duration(tmp_path: Path, capsys: Any) -> 
     assert "--duration" in capsys.readouterr().err
 
 
+@pytest.mark.faults
 @needs_artifacts
 async def test_chaos_run_keeps_the_keeper_going_through_an_outage(anvil_factory: Any, tmp_path: Path) -> None:
     async with fault_devnet(anvil_factory, tmp_path) as fd:

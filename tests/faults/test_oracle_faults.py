@@ -95,7 +95,8 @@ async def test_stale_oracle_blocks_alerts_once_per_target_then_resumes(anvil_fac
 
 
 @needs_artifacts
-@pytest.mark.parametrize("answer", [0, pytest.param(-1, marks=pytest.mark.faults)], ids=["zero", "negative"])
+@pytest.mark.parametrize("answer", [pytest.param(0, marks=pytest.mark.faults), pytest.param(-1, marks=pytest.mark.faults)],
+                         ids=["zero", "negative"])
 async def test_non_positive_answer_is_a_fault_alerted_once_then_resumes(anvil_factory: Any, tmp_path: Path,
                                                                         answer: int) -> None:
     async with vault_world(anvil_factory, tmp_path) as world:
