@@ -58,8 +58,9 @@ test-slow: setup
 test-faults: setup
 	$(PY) -m pytest -q -m faults tests/faults
 
+# py_vollib_vectorized (the pricing baseline) cannot run under our numba: bench_pricing.py builds its own
+# pinned .venv-bench once and measures it there, in the same run.
 bench: setup
-	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/run_all.py
 
 lint: setup
