@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
+from eth_typing import HexStr
 from sqlmodel import func, select
 from web3 import AsyncWeb3
 from web3.logs import DISCARD
@@ -195,7 +196,7 @@ class Demo:
                             base["USDC"].encode_abi("approve", args=[amm.address, 2**256 - 1]))
         await self._send_as(w3, key, amm.address, amm.encode_abi("buy", args=[put, 15 * 10**18, 2**255]))
         # a trader buys calls: the pool goes short delta (it hedges by buying WETH on its venue)
-        trader = (await w3.eth.accounts)[1]
+        trader = list(await w3.eth.accounts)[1]
         call = next(r[0] for r in rows if r[1:] == (strike, expiry, True))
         await _wait(w3, await base["USDC"].functions.mint(trader, 5_000_000 * 10**6).transact({"from": deployer}))
         await _wait(w3, await base["USDC"].functions.approve(amm.address, 2**256 - 1).transact({"from": trader}))
@@ -381,7 +382,7 @@ class Demo:
         pm = arb["PortfolioMargin"]
         for r in await self._intents():
             if r.bot == "liquidator" and r.kind == "bid" and r.state == "confirmed" and r.tx_hash:
-                receipt = await arb.w3.eth.get_transaction_receipt(r.tx_hash)
+                receipt = await arb.w3.eth.get_transaction_receipt(HexStr(r.tx_hash))
                 bids = pm.events.AuctionBid().process_receipt(receipt, errors=DISCARD)
                 if not bids:
                     continue
@@ -567,7 +568,7 @@ class Demo:
                 if w3 is None:
                     continue
                 with contextlib.suppress(Exception):
-                    rc = await w3.eth.get_transaction_receipt(r.tx_hash)
+                    rc = await w3.eth.get_transaction_receipt(HexStr(r.tx_hash))
                     costs.append(TxCost(intent_key=r.key, chain=r.chain, tx_hash=r.tx_hash, gas_used=int(rc["gasUsed"]),
                                         fee_wei=str(int(rc["gasUsed"]) * int(rc["effectiveGasPrice"])),
                                         block=int(rc["blockNumber"]), status=int(rc["status"])))

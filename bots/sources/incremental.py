@@ -118,3 +118,30 @@ class Stopwatch:
         now = time.perf_counter()
         self.laps[name] = round((now - self._t) * 1000, 2)
         self._t = now
+
+
+async def plan_read(cache: AccountCache, rpc: Rpc, adapter: Any, topics: Sequence[str], head: Head,
+                    on_log: Callable[[dict[str, Any]], None] | None, t: Stopwatch) -> tuple[bool, set[str], Any]:
+    """What a source reads at `head`: (full read due, ids to re-read, the oracle readings at head). On a full
+    read the ids are the adapter's discovery up to head; otherwise the accounts logs named since the last read."""
+    full, touched, readings = await since_last_read(cache, rpc, adapter.address, topics, head,
+                                                    lambda: adapter.oracles(head.number), on_log)
+    t.lap("canonical+logs+oracles")
+    if full:
+        touched = set((await adapter.discover(to_block=head.number)).accounts)
+        if readings is None:
+            readings = await adapter.oracles(head.number)
+        t.lap("discovery")
+    assert readings is not None  # asked along with the logs when no full read was due
+    return full, touched, readings
+
+
+def remember_ids(ids: list[str], seen: set[str], new: Iterable[str]) -> set[str]:
+    """Append to `ids` (kept in first-seen order) those of `new` it lacks; `seen` is its set, returned (rebuilt
+    when a caller changed `ids` directly)."""
+    if len(seen) != len(ids):
+        seen = set(ids)
+    fresh = [a for a in dict.fromkeys(new) if a not in seen]
+    ids.extend(fresh)
+    seen.update(fresh)
+    return seen

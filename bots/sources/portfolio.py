@@ -21,7 +21,7 @@ import numpy as np
 from loguru import logger
 
 from bots.sources.evm import Head
-from bots.sources.incremental import AccountCache, Stopwatch, carry, since_last_read
+from bots.sources.incremental import AccountCache, Stopwatch, carry, plan_read, remember_ids
 from bots.sources.vault import oracle_faults
 from bots.strategies.liquidator import PMCandidate
 from chains.model import AccountState, InstrumentKind, OracleQuote, OracleSource, Underlying
@@ -72,24 +72,10 @@ class PMSource:
         with events since the last read, those the mirror puts near or below maintenance and those in auction;
         the rest are carried with the mirror's MM / MtM."""
         t = Stopwatch()
-        full, touched, readings = await since_last_read(
-            self.cache, self.rpc, self.adapter.address, ACCOUNT_EVENTS, head,
-            lambda: self.adapter.oracles(head.number), self._remember_owner)
-        t.lap("canonical+logs+oracles")
-        if full:
-            found = await self.adapter.discover(to_block=head.number)
-            touched = set(found.accounts)
-            if readings is None:
-                readings = await self.adapter.oracles(head.number)
-            t.lap("discovery")
-        assert readings is not None  # asked along with the logs when no full read was due
+        full, touched, readings = await plan_read(self.cache, self.rpc, self.adapter, ACCOUNT_EVENTS, head,
+                                                  self._remember_owner, t)
         # the adapter remembers every account it ever discovered (also by other callers, e.g. keeper setup)
-        known = [*touched, *self.adapter.owners]
-        if len(self._ids) != len(self.account_ids):
-            self._ids = set(self.account_ids)
-        fresh_ids = [a for a in dict.fromkeys(known) if a not in self._ids]
-        self.account_ids.extend(fresh_ids)
-        self._ids.update(fresh_ids)
+        self._ids = remember_ids(self.account_ids, self._ids, [*touched, *self.adapter.owners])
         quotes = tuple(q for q in readings.quotes if q.source is OracleSource.CHAINLINK)
         spots = {q.asset: q for q in quotes}
         carried: list[PMCandidate] = []

@@ -22,7 +22,7 @@ import numpy as np
 from loguru import logger
 
 from bots.sources.evm import CallReverted, Head, call
-from bots.sources.incremental import AccountCache, Stopwatch, since_last_read
+from bots.sources.incremental import AccountCache, Stopwatch, plan_read, remember_ids
 from bots.strategies.liquidator import VaultCandidate
 from chains.model import AccountState, OracleQuote, OracleSource, Underlying
 from chains.protocols.abi import decode_exact, encode_call, selector, topic_address, word_int
@@ -78,24 +78,10 @@ class VaultSource:
         """Candidates at `head`: a full read when due (see `bots.sources.incremental`), else only the vaults with
         events since the last read plus those the mirror flags at the new quote, the rest carried."""
         t = Stopwatch()
-        full, touched, readings = await since_last_read(
-            self.cache, self.rpc, self.adapter.address, VAULT_EVENTS, head,
-            lambda: self.adapter.oracles(head.number), self._remember_owner)
-        t.lap("canonical+logs+oracles")
-        if full:
-            found = await self.adapter.discover(to_block=head.number)
-            touched = set(found.accounts)
-            if readings is None:
-                readings = await self.adapter.oracles(head.number)
-            t.lap("discovery")
-        assert readings is not None  # asked along with the logs when no full read was due
+        full, touched, readings = await plan_read(self.cache, self.rpc, self.adapter, VAULT_EVENTS, head,
+                                                  self._remember_owner, t)
         # the adapter remembers every account it ever discovered (also by other callers, e.g. keeper setup)
-        known = [*touched, *self.adapter.owners]
-        if len(self._ids) != len(self.vault_ids):
-            self._ids = set(self.vault_ids)
-        fresh_ids = [a for a in dict.fromkeys(known) if a not in self._ids]
-        self.vault_ids.extend(fresh_ids)
-        self._ids.update(fresh_ids)
+        self._ids = remember_ids(self.vault_ids, self._ids, [*touched, *self.adapter.owners])
         quotes = tuple(q for q in readings.quotes if q.source is OracleSource.CHAINLINK)
         spots = {q.asset: q for q in quotes}
         if full:
