@@ -26,10 +26,11 @@ from loguru import logger
 from web3 import AsyncWeb3
 from web3.providers import AsyncHTTPProvider
 
+from bots.book_feed import BookFeed
 from bots.broker import LocalBroker
 from bots.bus import Bus, bus_from_config
 from bots.config import Config, SignerConfig
-from bots.engine import BookFeed, BotSpec, CallSpec, Engine
+from bots.engine import BotSpec, CallSpec, Engine
 from bots.guards import SequencerStatus
 from bots.journal import FINAL, IntentState, Journal
 from bots.logging import log_sink_problem

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from bots.book_feed import BookFeed
 from bots.broker import LocalBroker
 from bots.bus import Bus, decode, subscribe
 from bots.config import Config, parse_config
-from bots.engine import BookFeed, BotSpec, CallSpec, Engine
+from bots.engine import BotSpec, CallSpec, Engine
 from bots.journal import Intent, Journal
 from bots.store import Alert, ConfigAudit, Store
 from bots.strategies import liquidator
