@@ -20,28 +20,13 @@ from bots.store import Store
 from chains.devnet.driver import MarketDriver
 from chains.devnet.protocols import CHAIN_IDS
 from tests.chains.devnet.test_protocols_deploy import OUT, ROOT, needs_artifacts
-from tests.faults._devnet import KEEPER_ENV, KEEPER_KEY, fault_devnet
+from tests.faults._devnet import KEEPER_ENV, KEEPER_KEY, VAULTS_ONLY, fault_devnet
 
 CONFIG = """
 [chains.ethereum]
 rpc_urls = ["{rpc}"]
 chain_id = {chain_id}
-[signers.keeper]
-env = "{env}"
-[protocols.vault_options]
-kind = "vault_options"
-chain = "ethereum"
-addresses = {{ VaultOptions = "{vo}" }}
-[guards]
-max_oracle_age_s = {{ chainlink = 3600 }}
-[storage]
-url = "{db}"
-[bots.liquidator]
-signer = "keeper"
-interval_s = 0.2
-[bots.liquidator.protocols.vault_options]
-min_profit_usd = "1"
-"""
+""" + VAULTS_ONLY  # the shared one-chain liquidator config of the fault scenarios
 
 
 def write_config(tmp_path: Path, rpc: str = "http://127.0.0.1:9", vo: str = "0x" + "11" * 20) -> Path:
