@@ -279,12 +279,12 @@ class Demo:
 
     async def _steps(self, act: Act, base_vols: dict[str, Decimal]) -> None:
         assert self.drv is not None
-        for i, step in enumerate(act.steps):
+        if act.name in ("crash", "squeeze", "grind"):
+            await self._snapshot("before_" + act.name)  # the book as it stood just before the shock
+        for step in act.steps:
             await self.drv.advance_time(step.dt_s, push=False)
             await self.drv.push(step.prices, vols={a: v * step.vol_mult for a, v in base_vols.items()})
             await self._record_prices()
-            if i == 0 and act.name in ("crash", "squeeze", "grind"):
-                await self._snapshot("before_" + act.name)
             await self._settle()
 
     async def _settle(self, timeout: float = STEP_TIMEOUT_S) -> None:
