@@ -152,16 +152,14 @@ def _entities(db: sqlite3.Connection, batches: list[tuple[float, str, list[sqlit
         if c["entity"]:
             claims[c["entity"]] += 1
 
-    def by_entity(rows: list[sqlite3.Row]) -> dict[str, sqlite3.Row]:
-        return {r["entity"]: r for r in rows}
-
-    b, a, s = by_entity(shock), by_entity(last), by_entity(shock)
+    before = {r["entity"]: r for r in shock}  # worst scenario and distance are judged here too
+    after = {r["entity"]: r for r in last}
     out: list[EntityRow] = []
-    for name in sorted(set(b) | set(a)):
-        ref = s.get(name) or b.get(name) or a[name]
-        out.append(EntityRow(name, _greeks(b.get(name)), _greeks(a.get(name)), ref["worst_scenario"] or "",
+    for name in sorted(set(before) | set(after)):
+        ref = before.get(name) or after[name]
+        out.append(EntityRow(name, _greeks(before.get(name)), _greeks(after.get(name)), ref["worst_scenario"] or "",
                              float(ref["worst_loss_usd"] or 0.0), claims.get(name, 0)))
-    dist = sorted(((n, float(r["distance_to_liquidation"])) for n, r in s.items()
+    dist = sorted(((n, float(r["distance_to_liquidation"])) for n, r in before.items()
                    if r["distance_to_liquidation"] is not None), key=lambda x: x[1])
     return out, dist[:20]
 
